@@ -1,0 +1,18 @@
+// Runs every package's tests and the cross-package tests in test/ in one Jest process.
+const fs = require('fs');
+const path = require('path');
+const { packageConfig, packagesDir } = require('./jest.preset');
+
+const packageProjects = fs
+  .readdirSync(packagesDir)
+  .filter((name) => fs.existsSync(path.join(packagesDir, name, 'package.json')))
+  .map((name) => packageConfig(path.join(packagesDir, name)));
+
+module.exports = {
+  projects: [
+    ...packageProjects,
+    { ...packageConfig(path.join(__dirname, 'test')), displayName: 'e2e', testMatch: ['<rootDir>/**/*.test.ts'] },
+  ],
+  reporters: ['default', '<rootDir>/tools/jest/summary-reporter.js'],
+  maxWorkers: 2,
+};

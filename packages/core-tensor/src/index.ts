@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './log';
+export * from './architecture';
+export * from './backend';
+export * from './checkpoint';
+export * from './training';

@@ -1,0 +1,3 @@
+const { packageConfig } = require('../../jest.preset');
+
+module.exports = packageConfig(__dirname);
