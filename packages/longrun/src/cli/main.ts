@@ -1,0 +1,36 @@
+import { Command, CommanderError } from 'commander';
+
+import { ModularEvoError, setLogLevel } from '@modularevo/core-tensor';
+
+/** Builds the `modularevo` program with every subcommand. */
+export function createProgram(): Command {
+  const program = new Command('modularevo')
+    .description('Modularize, fine-tune and compose pretrained transformers (ModularEvo on TensorFlow.js).')
+    .option('--log-level <level>', 'silent, error, warn, info, debug or trace', 'info')
+    .hook('preAction', (command) => setLogLevel(command.opts().logLevel))
+    .showHelpAfterError()
+    .exitOverride();
+  return program;
+}
+
+/**
+ * Runs the CLI. Errors the packages raise on purpose (bad input, missing files) print as one
+ * line and exit with status 1; anything else is a bug and keeps its stack trace.
+ */
+export async function main(argv: string[]): Promise<void> {
+  const program = createProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof ModularEvoError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw error;
+  }
+}
