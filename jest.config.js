@@ -6,7 +6,11 @@ const { packageConfig, packagesDir } = require('./jest.preset');
 const packageProjects = fs
   .readdirSync(packagesDir)
   .filter((name) => fs.existsSync(path.join(packagesDir, name, 'package.json')))
-  .map((name) => packageConfig(path.join(packagesDir, name)));
+  .map((name) => {
+    // A package's own jest.config.js may extend the preset (datasets transforms ES-module dependencies).
+    const own = path.join(packagesDir, name, 'jest.config.js');
+    return fs.existsSync(own) ? require(own) : packageConfig(path.join(packagesDir, name));
+  });
 
 module.exports = {
   projects: [
