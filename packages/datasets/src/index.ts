@@ -1,1 +1,2 @@
-export {};
+export * from './readers';
+export * from './tokenizer';
