@@ -1,2 +1,3 @@
 export * from './readers';
 export * from './tokenizer';
+export * from './metrics';
