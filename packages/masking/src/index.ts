@@ -1,1 +1,12 @@
-export {};
+export * from './base-model';
+export * from './binarization';
+export * from './bit-packing';
+export * from './gradient-masks';
+export * from './mask-modes';
+export * from './masked-linear';
+export * from './module';
+export * from './module-file';
+export * from './parameter-kinds';
+export * from './retention';
+export * from './scores';
+export * from './stats';
