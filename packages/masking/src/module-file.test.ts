@@ -34,9 +34,18 @@ async function makeModule(model: MaskingModel, seed = 7, keep = 0.4): Promise<Mo
   }
 }
 
+// One saved module per model, copied for each test that edits or reads a folder.
+const savedOnce = new Map<MaskingModel, string>();
+
 async function savedModuleDir(model: MaskingModel): Promise<string> {
+  let original = savedOnce.get(model);
+  if (!original) {
+    original = path.join(temporaryDir(), 'module');
+    await saveModule(original, await makeModule(model));
+    savedOnce.set(model, original);
+  }
   const dir = path.join(temporaryDir(), 'module');
-  await saveModule(dir, await makeModule(model));
+  fs.cpSync(original, dir, { recursive: true });
   return dir;
 }
 
