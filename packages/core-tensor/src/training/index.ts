@@ -1,1 +1,14 @@
-export {};
+export * from './adamw';
+export * from './clip';
+export * from './early-stopping';
+export * from './errors';
+export * from './evaluate';
+export * from './gradients';
+export * from './iterate';
+export * from './loop';
+export * from './loop-options';
+export * from './metrics';
+export * from './progress';
+export * from './rng';
+export * from './schedule';
+export * from './training-checkpoint';
