@@ -1,3 +1,4 @@
 export * from './readers';
 export * from './tokenizer';
 export * from './metrics';
+export * from './tasks';

@@ -61,3 +61,8 @@ export function isRecordFile(file: string): boolean {
     return false;
   }
 }
+
+/** Returns the whole-file compression of `file` from its last extension (`.gz`, `.zst`), whatever the format. */
+export function compressionOf(file: string): Compression {
+  return COMPRESSION_BY_EXTENSION[path.extname(file).toLowerCase()] ?? 'none';
+}

@@ -1,6 +1,6 @@
 export { iterateArrow } from './arrow';
 export { iterateCsv, type CsvOptions } from './csv';
-export { detectFormat, isRecordFile, type Compression, type FileFormat, type RecordFormat } from './format';
+export { compressionOf, detectFormat, isRecordFile, type Compression, type FileFormat, type RecordFormat } from './format';
 export { readJsonArray } from './json-array';
 export { iterateJsonLines } from './json-lines';
 export { iterateParquet } from './parquet';

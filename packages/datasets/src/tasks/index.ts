@@ -1,0 +1,10 @@
+export { CLONE, readBigCloneBench, type BigCloneBenchFiles } from './clone';
+export { CODE, CODE_SPLIT_FRACTIONS, readRosettaCode, rosettaTaskOf, type RosettaCodeOptions } from './code';
+export { CONCODE, readCodeToText, readConcode, SUMMARIZE } from './generation';
+export { LANGID, LANGID_SPLIT_FRACTIONS, parseNordicDslLine, readLangId, type LangIdOptions } from './langid';
+export { MATHQA, readMathQA, type ClassificationReadOptions } from './mathqa';
+export { getTask, readTask, TASKS, type ReadTaskOptions, type TaskSource } from './registry';
+export { readScotus, SCOTUS, SCOTUS_LABELS } from './scotus';
+export { readCoSQA, SEARCH } from './search';
+export { findSplitFiles, hashFraction, splitOf, validateFractions, type SplitFractions } from './splits';
+export * from './types';
