@@ -2,3 +2,5 @@ export * from './readers';
 export * from './tokenizer';
 export * from './metrics';
 export * from './tasks';
+export * from './corpora';
+export * from './batching';
