@@ -81,8 +81,17 @@ async function benchLinear(): Promise<void> {
     tf.add(tf.reshape(tf.matMul(tf.reshape(input, [-1, HIDDEN]), weight, false, true), [4, 64, MLP]), bias);
 
   // the variants run side by side in one process, so machine load affects them alike
-  const denseMs = await medianMs(() => void tf.tidy(() => dense(layers[0], x).dataSync()));
-  const maskedMs = await medianMs(() => void tf.tidy(() => masked(layers[0], x, weight, bias).dataSync()));
+  // tidy walks a returned value looking for tensors, so the callbacks return nothing
+  const denseMs = await medianMs(() =>
+    tf.tidy(() => {
+      dense(layers[0], x).dataSync();
+    }),
+  );
+  const maskedMs = await medianMs(() =>
+    tf.tidy(() => {
+      masked(layers[0], x, weight, bias).dataSync();
+    }),
+  );
   const backwardMs = await medianMs(() => {
     const { value, grads } = scores.valueAndGrads(() => tf.mean(masked(layers[0], x, weight, bias)) as tf.Scalar);
     grads.get(layers[0].weight)!.dataSync();

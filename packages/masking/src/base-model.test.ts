@@ -44,6 +44,6 @@ describe('describeBaseModelFolder', () => {
     const dir = temporaryDir();
     fs.writeFileSync(path.join(dir, 'config.json'), '{}');
     expect(() => describeBaseModelFolder(dir)).toThrow(CheckpointError);
-    expect(() => describeBaseModelFolder(dir)).toThrow('folder holds no model weights');
+    expect(() => describeBaseModelFolder(dir)).toThrow(dir);
   });
 });

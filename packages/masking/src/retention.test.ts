@@ -60,16 +60,17 @@ describe('weightRetention on the fixture module', () => {
 });
 
 describe('weightRetention on large masks', () => {
-  it('counts exactly past 2^24 entries', () => {
-    // 2^24 + 3 entries, all retained: one float32 running sum would stop at 2^24.
+  it('stays exact past 2^24 entries', () => {
+    // 2^24 + 3 entries, all kept at score 1: a float32 running sum would stop at 2^24.
     const count = 2 ** 24 + 3;
     const big = MaskScores.fromValues(
       [{ name: 'big', weight: 'big.weight', inFeatures: count, outFeatures: 1 }],
-      new Map([['big.weight', { dtype: 'F32', shape: [1, count], data: new Float32Array(count).fill(0.5) }]]),
+      new Map([['big.weight', { dtype: 'F32', shape: [1, count], data: new Float32Array(count).fill(1) }]]),
     );
     try {
-      const retained = tf.tidy(() => tf.mul(weightRetention(big).wrr, count).dataSync()[0]);
-      expect(retained).toBe(Math.fround(count));
+      const { wrr, lossWrr } = weightRetention(big, 'hardtanh');
+      expect(wrr.dataSync()[0]).toBe(1);
+      expect(lossWrr.dataSync()[0]).toBe(1);
     } finally {
       big.dispose();
     }
