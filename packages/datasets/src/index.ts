@@ -4,3 +4,4 @@ export * from './metrics';
 export * from './tasks';
 export * from './corpora';
 export * from './batching';
+export * from './hub';
