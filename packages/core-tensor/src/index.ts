@@ -4,3 +4,4 @@ export * from './architecture';
 export * from './backend';
 export * from './checkpoint';
 export * from './training';
+export * from './ops';

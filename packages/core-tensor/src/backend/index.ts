@@ -1,1 +1,4 @@
 export * from './init';
+export { checkGpuDevice, detectNvidiaDriver, type GpuCheck } from './gpu';
+export { registerGradients } from './gradients';
+export { registerWasmKernels, type WasmKernelPatch } from './kernels';

@@ -1,0 +1,33 @@
+/**
+ * Replaces the wasm `BatchMatMul` kernel so that every product takes the XNNPACK path: transposed
+ * operands are transposed explicitly first, and batches run per entry (see `mat-mul-plain.ts`).
+ * The gradient of a matmul uses transpose flags, and Hugging Face stores linear weights
+ * `[out, in]`, so without this override a training step spends most of its time in the slow loop.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import { plainBatchMatMul, transposeInner } from './mat-mul-plain';
+import type { WasmBackend, WasmKernelFunc } from './wasm-internals';
+
+/** Builds the replacement kernel around the wasm backend's own `BatchMatMul` kernel function. */
+export function fastBatchMatMul(original: WasmKernelFunc): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+    const wasm = backend as WasmBackend;
+
+    // other dtypes and ranks below 2: the original kernel reports what it rejects
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
+      return original({ inputs: { a, b }, backend: wasm, attrs });
+    }
+
+    const plainA = transposeA ? transposeInner(wasm, a) : a;
+    const plainB = transposeB ? transposeInner(wasm, b) : b;
+    try {
+      return plainBatchMatMul(wasm, original, plainA, plainB);
+    } finally {
+      if (plainA !== a) wasm.disposeData(plainA.dataId);
+      if (plainB !== b) wasm.disposeData(plainB.dataId);
+    }
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Replaces the wasm `_FusedMatMul` kernel (matmul with bias and activation, used by
+ * `tf.fused.matMul`) so that it takes the XNNPACK path like `BatchMatMul`: transposed operands are
+ * transposed explicitly, and a batch with one shared right operand is folded into rows.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import { transposeInner } from './mat-mul-plain';
+import type { WasmBackend, WasmKernelFunc } from './wasm-internals';
+
+/** Builds the replacement kernel around the wasm backend's own `_FusedMatMul` kernel function. */
+export function fastFusedMatMul(original: WasmKernelFunc): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { a, b, bias } = inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+    const wasm = backend as WasmBackend;
+
+    // tfjs-core passes rank-3 operands; anything else goes to the original kernel unchanged
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== 3 || b.shape.length !== 3) {
+      return original({ inputs, backend: wasm, attrs });
+    }
+
+    const plainA = transposeA ? transposeInner(wasm, a) : a;
+    const plainB = transposeB ? transposeInner(wasm, b) : b;
+    const plainAttrs = { ...attrs, transposeA: false, transposeB: false };
+    try {
+      const [batchA, m, k] = plainA.shape;
+      const [batchB, , n] = plainB.shape;
+      const biasFits = bias == null || tf.util.sizeFromShape(bias.shape) === n;
+
+      // one shared right operand: fold the batch into rows, one XNNPACK call
+      // [batchA * m, k] x [k, n] -> [batchA * m, n]
+      if (batchB === 1 && biasFits) {
+        const rows = { ...plainA, shape: [1, batchA * m, k] };
+        const out = original({ inputs: { ...inputs, a: rows, b: plainB }, backend: wasm, attrs: plainAttrs });
+        return { ...(out as tf.TensorInfo), shape: [batchA, m, n] };
+      }
+      return original({ inputs: { ...inputs, a: plainA, b: plainB }, backend: wasm, attrs: plainAttrs });
+    } finally {
+      if (plainA !== a) wasm.disposeData(plainA.dataId);
+      if (plainB !== b) wasm.disposeData(plainB.dataId);
+    }
+  };
+}

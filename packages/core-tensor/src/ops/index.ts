@@ -1,0 +1,6 @@
+export * from './activations';
+export * from './cross-entropy';
+export * from './dropout';
+export * from './linear';
+export * from './masks';
+export * from './norms';
