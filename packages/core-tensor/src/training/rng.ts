@@ -24,9 +24,11 @@ const TWO_POW_MINUS_53 = 2 ** -53;
  * `uniform` the values of NumPy's `RandomState(seed).random_sample()` (checked against PyTorch
  * 1.13 and NumPy 2.4). Forks have their own seeds, so they match neither.
  *
- * NOTE: tfjs random ops (`tf.randomUniform`, `tf.dropout`, `tf.randomNormal`) accept a seed but
- * draw differently on each backend, so nothing that must be reproducible should use them. Draw
- * here and upload the values with `tf.tensor` instead.
+ * tfjs random ops (`tf.randomUniform`, `tf.randomNormal`, `tf.dropout`) draw in JavaScript with
+ * seedrandom's Alea generator (tfjs-core 4.22 has no random kernels), so a seeded call repeats on
+ * every backend. But each call restarts from its seed, so repeated calls need distinct seeds,
+ * and an unseeded call is not reproducible. Draw reproducible values here and upload them with
+ * `tf.tensor`.
  */
 export class Rng {
   private readonly generator: RandomGenerator;
