@@ -4,6 +4,7 @@ import { InvalidInputError } from '../errors';
 import type { AdamW } from './adamw';
 import type { MetricMode } from './early-stopping';
 import type { BatchSource } from './iterate';
+import type { MetricValue } from './metrics';
 import { constantSchedule, type LrSchedule } from './schedule';
 
 /** Position in training passed to the loss function, so it can seed dropout per step. */
@@ -24,6 +25,27 @@ export interface BestEvaluation {
   value: number;
   /** Every metric `evaluate` returned. */
   metrics: Record<string, number>;
+}
+
+/** Values passed to `onStep` after each optimizer step. */
+export interface StepReport {
+  /** Optimizer steps completed, this one included. */
+  step: number;
+  epoch: number;
+  /** Mean training loss over the micro-batches of this step. */
+  loss: number;
+  /** Learning rate of the first parameter group at this step. */
+  learningRate: number;
+  /** Global gradient norm before clipping (undefined when clipping is off). */
+  gradNorm?: number;
+}
+
+/** Request that `onStep` may return. */
+export interface StepAction {
+  /** End training after this step (`stopReason` `callback`). */
+  stop?: boolean;
+  /** Values to write to `metrics.jsonl` at this step, for example a retention rate. */
+  metrics?: Record<string, MetricValue>;
 }
 
 /** Settings of `train`. Step counts are optimizer steps unless a name says otherwise. */
@@ -63,6 +85,8 @@ export interface TrainOptions<B> {
   earlyStoppingPatience?: number;
   /** Called after each evaluation that improves the primary metric, to save the best model. */
   onBest?: (best: BestEvaluation) => Promise<void> | void;
+  /** Called after each optimizer step; it may stop training or add values to the metrics log. */
+  onStep?: (report: StepReport) => Promise<StepAction | void> | StepAction | void;
   /** Run folder for `metrics.jsonl` and the resumable checkpoint. */
   runDir?: string;
   /** Write the mean training loss to `metrics.jsonl` every this many steps (default 10). */

@@ -239,6 +239,32 @@ describe('train', () => {
     expect(state).toMatchObject({ global_step: 6, epoch: 1, batches_in_epoch: 4 });
   });
 
+  it('onStep can stop training and log values', async () => {
+    const { base } = setUp();
+    const runDir = temporaryDir();
+    const reports: number[] = [];
+
+    const summary = await train({
+      ...base,
+      maxSteps: 10,
+      logEvery: 2,
+      runDir,
+      onStep: ({ step, loss }) => {
+        reports.push(step);
+        expect(loss).toBeGreaterThan(0);
+        return step === 3 ? { stop: true, metrics: { retention: 0.5 } } : undefined;
+      },
+    });
+
+    expect(summary.stopReason).toBe('callback');
+    expect(summary.steps).toBe(3);
+    expect(reports).toEqual([1, 2, 3]);
+    const records = readMetrics(path.join(runDir, 'metrics.jsonl'));
+    expect(records.map((record) => record.step)).toEqual([2, 3]);
+    expect(records[1]).toMatchObject({ step: 3, retention: 0.5 });
+    expect(records[1]).not.toHaveProperty('loss');
+  });
+
   it('reports tokens per second when batches count tokens', async () => {
     const { base } = setUp();
 

@@ -17,7 +17,7 @@ import { TRAINING_CHECKPOINT_DIR, loadTrainingCheckpoint, saveTrainingCheckpoint
 const log = getLogger('train');
 
 /** Reason training ended. */
-export type StopReason = 'max_steps' | 'epochs' | 'early_stopping';
+export type StopReason = 'max_steps' | 'epochs' | 'early_stopping' | 'callback';
 
 /** Report that `train` returns when it ends. */
 export interface TrainSummary {
@@ -188,13 +188,14 @@ class TrainingRun<B> {
     }
 
     this.step += 1;
-    this.recordLoss(loss, gradNorm);
-    if (options.maxSteps !== undefined && this.step >= options.maxSteps) this.stopReason = 'max_steps';
+    await this.recordStep(loss, gradNorm);
+    if (options.maxSteps !== undefined && this.step >= options.maxSteps) this.stopReason ??= 'max_steps';
     if (options.evaluate && options.evalEvery !== undefined && this.step % options.evalEvery === 0) await this.evaluate();
     if (options.saveEvery !== undefined && this.step % options.saveEvery === 0) await this.saveCheckpoint();
   }
 
-  private recordLoss(loss: number, gradNorm: number | undefined): void {
+  private async recordStep(loss: number, gradNorm: number | undefined): Promise<void> {
+    const { options } = this;
     this.windowLoss.sum += loss;
     this.windowLoss.steps += 1;
     this.runLoss.sum += loss;
@@ -202,18 +203,25 @@ class TrainingRun<B> {
     this.lastGradNorm = gradNorm;
     this.progress.update(this.step, { loss });
 
-    if (this.step % this.options.logEvery !== 0) return;
-    const meanLoss = this.windowLoss.sum / this.windowLoss.steps;
-    const learningRate = this.options.optimizer.groups[0].lr * this.options.schedule(this.step - 1);
-    this.metrics?.log({
-      step: this.step,
-      epoch: this.epoch,
-      loss: meanLoss,
-      learning_rate: learningRate,
-      ...(this.lastGradNorm === undefined ? {} : { grad_norm: this.lastGradNorm }),
-    });
-    log.debug(`step ${this.step}: loss ${meanLoss.toFixed(4)}, learning_rate ${learningRate.toExponential(3)}`);
-    this.windowLoss = { sum: 0, steps: 0 };
+    // the caller's hook may stop training and add values to this step's metrics line
+    const learningRate = options.optimizer.groups[0].lr * options.schedule(this.step - 1);
+    const action = options.onStep ? await options.onStep({ step: this.step, epoch: this.epoch, loss, learningRate, gradNorm }) : undefined;
+    if (action?.stop) {
+      this.stopReason = 'callback';
+      log.info(`${options.label} stopped by onStep at step ${this.step}`);
+    }
+
+    const isLogStep = this.step % options.logEvery === 0;
+    if (!isLogStep && !action?.metrics) return;
+    const trainingValues: Record<string, number> = {};
+    if (isLogStep) {
+      trainingValues.loss = this.windowLoss.sum / this.windowLoss.steps;
+      trainingValues.learning_rate = learningRate;
+      if (this.lastGradNorm !== undefined) trainingValues.grad_norm = this.lastGradNorm;
+      log.debug(`step ${this.step}: loss ${trainingValues.loss.toFixed(4)}, learning_rate ${learningRate.toExponential(3)}`);
+      this.windowLoss = { sum: 0, steps: 0 };
+    }
+    this.metrics?.log({ step: this.step, epoch: this.epoch, ...trainingValues, ...action?.metrics });
   }
 
   private async evaluate(): Promise<void> {
