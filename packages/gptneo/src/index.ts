@@ -1,1 +1,12 @@
-export {};
+export * from './activations';
+export * from './attention-mask';
+export * from './config';
+export * from './folder';
+export * from './inputs';
+export * from './model';
+export * from './ops';
+export * from './weights';
+export * from './generation';
+export * from './objective';
+export * from './heads';
+export * from './classifier';
