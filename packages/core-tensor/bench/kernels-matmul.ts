@@ -1,0 +1,90 @@
+/**
+ * Speed of matrix products on the wasm backend: the kernel of tfjs-backend-wasm 4.22.0 with each
+ * transpose flag, against core-tensor's replacement kernel (explicit transposes, XNNPACK for every
+ * batch entry), on the shapes of a GPT-Neo-125M training step.
+ *
+ * Run: `npx nx run core-tensor:bench` (or `npx ts-node --transpile-only bench/kernels-matmul.ts` in
+ * packages/core-tensor). Figures go to stdout in GFLOP/s, the best of several runs after a
+ * warm-up: other processes share the machine, and the best run is the least disturbed one.
+ * Set `MODULAREVO_BENCH_QUICK=1` for one run of each.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+
+import { registerGradients } from '../src/backend/gradients';
+import { registerWasmKernels } from '../src/backend/kernels';
+import { bestMs, printTable } from './timing';
+
+/** One product `[batch, m, k] x [batch, k, n]` (batch 1 means rank 2) as it occurs in a step. */
+interface ProductShape {
+  name: string;
+  batch: number;
+  m: number;
+  k: number;
+  n: number;
+}
+
+// GPT-Neo-125M has hidden size 768, 12 heads of 64 and an MLP of 3072. A batch of 4 sequences of 256 tokens gives 1024 rows.
+const SHAPES: ProductShape[] = [
+  { name: 'reference 1024x768x3072', batch: 1, m: 1024, k: 768, n: 3072 },
+  { name: 'q/k/v/out proj 1024x768x768', batch: 1, m: 1024, k: 768, n: 768 },
+  { name: 'mlp c_proj 1024x3072x768', batch: 1, m: 1024, k: 3072, n: 768 },
+  { name: 'attention scores 48x256x64x256', batch: 48, m: 256, k: 64, n: 256 },
+  { name: 'attention values 48x256x256x64', batch: 48, m: 256, k: 256, n: 64 },
+];
+
+type Variant = 'plain' | 'transposeA' | 'transposeB';
+
+/** Operands stored so that `variant` gives the product of `shape`. */
+function operands(shape: ProductShape, variant: Variant): [tf.Tensor, tf.Tensor] {
+  const { batch, m, k, n } = shape;
+  const lead = batch === 1 ? [] : [batch];
+  const a = variant === 'transposeA' ? [...lead, k, m] : [...lead, m, k];
+  const b = variant === 'transposeB' ? [...lead, n, k] : [...lead, k, n];
+  return [tf.randomNormal(a), tf.randomNormal(b)];
+}
+
+function gflops(shape: ProductShape, variant: Variant): number {
+  const [a, b] = operands(shape, variant);
+  const ms = bestMs(() => tf.matMul(a, b, variant === 'transposeA', variant === 'transposeB'));
+  tf.dispose([a, b]);
+  return (2 * shape.batch * shape.m * shape.k * shape.n) / ms / 1e6;
+}
+
+async function main(): Promise<void> {
+  registerGradients();
+  await tf.setBackend('wasm');
+  await tf.ready();
+
+  // tfjs-backend-wasm's own kernel first, then core-tensor's replacement on the same shapes
+  const before = SHAPES.map((shape) => ({
+    plain: gflops(shape, 'plain'),
+    transposeA: gflops(shape, 'transposeA'),
+    transposeB: gflops(shape, 'transposeB'),
+  }));
+  registerWasmKernels();
+  const after = SHAPES.map((shape) => ({
+    plain: gflops(shape, 'plain'),
+    transposeA: gflops(shape, 'transposeA'),
+    transposeB: gflops(shape, 'transposeB'),
+  }));
+
+  console.log('matMul on wasm (tfjs 4.22, SIMD, 1 thread), GFLOP/s');
+  printTable(
+    ['shape', 'tfjs plain', 'tfjs transposeA', 'tfjs transposeB', 'ours plain', 'ours transposeA', 'ours transposeB'],
+    SHAPES.map((shape, i) => [
+      shape.name,
+      before[i].plain,
+      before[i].transposeA,
+      before[i].transposeB,
+      after[i].plain,
+      after[i].transposeA,
+      after[i].transposeB,
+    ]),
+  );
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
