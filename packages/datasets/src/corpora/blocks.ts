@@ -41,8 +41,8 @@ class IdBuffer {
 /**
  * Tokenizes documents without special tokens, joins them with the EOS id between consecutive
  * documents, and cuts the result into blocks of `blockSize` tokens, dropping the last partial
- * block (the `group_texts` step of transformers' `run_clm.py`, with the separator added so that
- * a block never runs two documents together unmarked).
+ * block. This is the `group_texts` step of transformers' `run_clm.py` plus the separator, so
+ * that a block never runs two documents together unmarked.
  *
  * @param texts - documents, for example from {@link iterateCorpusTexts}
  * @param blockSize - tokens per block

@@ -57,7 +57,7 @@ export function corpusFiles(source: string, split: CorpusSplit): string[] {
 export interface CorpusOptions {
   /** Split to read from a corpus folder. Default `train`. */
   split?: CorpusSplit;
-  /** Record field that holds the document. Default `text`, as The Pile writes it. */
+  /** Record field with the document text. Default `text`, as The Pile writes it. */
   field?: string;
   /** Stop after this many documents. */
   maxDocuments?: number;

@@ -28,11 +28,11 @@ export interface DownloadOptions {
   token?: string;
   /** Show a progress bar for files of at least this many bytes. Default 10 MiB. */
   progressMinBytes?: number;
-  /** Where progress bars draw. Default stderr. */
+  /** Stream for the progress bars. Default stderr. */
   progressStream?: ProgressStream;
 }
 
-/** What {@link downloadFromHub} fetched. */
+/** Result of {@link downloadFromHub}: the local folder and its files. */
 export interface DownloadResult {
   /** Local folder of the revision, laid out as the repository. */
   dir: string;
@@ -82,7 +82,7 @@ async function downloadFile(context: Context, file: string, target: string): Pro
   const url = resolveUrl(context.endpoint, context.type, context.repoId, context.revision, file);
   const response = await hubGet(url, `${context.repoId}/${file}`, headers);
 
-  // 416: the partial file already holds every byte
+  // 416 with the partial file's size as total: every byte is already there
   if (response.status === 416 && rangeTotal(response) === offset) {
     fs.renameSync(partial, target);
     return;

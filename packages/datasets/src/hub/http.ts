@@ -6,7 +6,7 @@ function causeCode(error: unknown): string | undefined {
   return cause?.code ?? cause?.errors?.[0]?.code;
 }
 
-/** Returns true when `error` says the endpoint could not be reached (as opposed to an HTTP error). */
+/** Returns true when `error` is a failure to reach the endpoint (as opposed to an HTTP error). */
 export function isUnreachable(error: unknown): boolean {
   return error instanceof HubError && error.unreachable;
 }

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '@modularevo/core-tensor';
 
-import { countNgrams, orderOf } from './ngrams';
+import { countNgrams } from './ngrams';
 import { pythonSplit, pythonStrip } from './python-text';
 
 /** The parts of a corpus BLEU score, as `compute_bleu` returns them. */
@@ -17,11 +17,11 @@ export interface CorpusBleu {
 }
 
 /**
- * Corpus BLEU over tokenized segments, as `compute_bleu` of the tensorflow/nmt `bleu.py` that
- * CodeXGLUE's Concode evaluator and CodeT5 copy: matches and candidates are summed over the
- * corpus before the precisions are taken; the reference length of a segment is its shortest
- * reference. Without smoothing a precision of 0 makes BLEU 0; with `smooth` every order uses
- * (matches + 1) / (candidates + 1) (Lin and Och 2004).
+ * Computes corpus BLEU over tokenized segments as `compute_bleu` does in the tensorflow/nmt
+ * `bleu.py`, which CodeXGLUE's Concode evaluator and CodeT5 copy. Matches and candidates are
+ * summed over the corpus before the precisions are taken, and the reference length of a segment
+ * is its shortest reference. Without smoothing a precision of 0 makes BLEU 0. With `smooth`
+ * every order uses (matches + 1) / (candidates + 1) (Lin and Och 2004).
  *
  * When every translation is empty the Python code divides by zero; this returns BLEU 0.
  *
@@ -49,12 +49,13 @@ export function computeBleu(referenceCorpus: string[][][], translationCorpus: st
     // Counter | (max over references), then Counter & (min with the translation)
     const merged = new Map<string, number>();
     for (const reference of references) {
-      for (const [ngram, count] of countNgrams(reference, maxOrder)) merged.set(ngram, Math.max(merged.get(ngram) ?? 0, count));
+      for (const ofOrder of countNgrams(reference, maxOrder)) {
+        for (const [ngram, count] of ofOrder) merged.set(ngram, Math.max(merged.get(ngram) ?? 0, count));
+      }
     }
-    for (const [ngram, count] of countNgrams(translation, maxOrder)) {
-      const overlap = Math.min(count, merged.get(ngram) ?? 0);
-      if (overlap > 0) matches[orderOf(ngram) - 1] += overlap;
-    }
+    countNgrams(translation, maxOrder).forEach((ofOrder, k) => {
+      for (const [ngram, count] of ofOrder) matches[k] += Math.min(count, merged.get(ngram) ?? 0);
+    });
     for (let order = 1; order <= maxOrder; order += 1) possible[order - 1] += Math.max(translation.length - order + 1, 0);
   });
   if (referenceLength === 0) {
@@ -67,15 +68,18 @@ export function computeBleu(referenceCorpus: string[][][], translationCorpus: st
   });
   const geoMean = Math.min(...precisions) > 0 ? Math.exp(precisions.reduce((sum, p) => sum + (1 / maxOrder) * Math.log(p), 0)) : 0;
 
+  // an empty translation makes Python divide by zero here; its BLEU is 0 either way
   const ratio = translationLength / referenceLength;
-  const brevityPenalty = ratio > 1 ? 1 : ratio === 0 ? 0 : Math.exp(1 - 1 / ratio);
+  let brevityPenalty = 1;
+  if (ratio === 0) brevityPenalty = 0;
+  else if (ratio <= 1) brevityPenalty = Math.exp(1 - 1 / ratio);
   return { bleu: geoMean * brevityPenalty, precisions, brevityPenalty, ratio, translationLength, referenceLength };
 }
 
 /**
- * The Concode score of CodeXGLUE's text-to-code evaluator: corpus BLEU-4 times 100 over
+ * Computes the Concode score of CodeXGLUE's text-to-code evaluator: corpus BLEU-4 times 100 over
  * whitespace tokens of the stripped predictions and references. Its `_bleu` helper turns
- * smoothing on, so this does too; the evaluator prints the result rounded to 2 decimals.
+ * smoothing on, so this does too. The evaluator prints the result rounded to 2 decimals.
  *
  * @throws InvalidInputError as {@link computeBleu}
  */

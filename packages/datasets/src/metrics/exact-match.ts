@@ -3,9 +3,9 @@ import { InvalidInputError } from '@modularevo/core-tensor';
 import { pythonSplit, pythonStrip } from './python-text';
 
 /**
- * How predictions are compared: `strip` compares the texts without surrounding whitespace
- * (CodeT5's `run_gen.py`); `tokens` compares whitespace-split tokens (CodeXGLUE's Concode
- * evaluator); `exact` compares the strings as they are.
+ * Comparison of a prediction with its reference. `strip` compares the texts without surrounding
+ * whitespace, as CodeT5's `run_gen.py` does. `tokens` compares whitespace-split tokens, as
+ * CodeXGLUE's Concode evaluator does. `exact` compares the strings as they are.
  */
 export type ExactMatchMode = 'strip' | 'tokens' | 'exact';
 

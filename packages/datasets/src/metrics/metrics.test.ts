@@ -92,7 +92,8 @@ describe('smoothed sentence BLEU (CodeXGLUE smooth_bleu.py)', () => {
     ['one token', 'user', ['user id'], Math.exp(-0.5)],
     // reference length is the shortest reference; n-grams clip against the best reference
     ['two references', 'a b c d', ['a b c d e f', 'a b'], 1],
-    // 5 tokens vs 4: unigrams 4/5, bigrams (3 + 1)/(4 + 1), trigrams (2 + 1)/(3 + 1), 4-grams (1 + 1)/(2 + 1); no BP
+    // 5 tokens against 4, so no brevity penalty. Unigrams 4/5, bigrams (3 + 1)/(4 + 1),
+    // trigrams (2 + 1)/(3 + 1), 4-grams (1 + 1)/(2 + 1)
     ['longer than the reference', 'a b c d e', ['a b c d'], Math.exp((Math.log(4 / 5) + Math.log(4 / 5) + Math.log(3 / 4) + Math.log(2 / 3)) / 4)],
   ];
 

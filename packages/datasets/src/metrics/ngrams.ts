@@ -1,21 +1,16 @@
 /**
- * Counts the n-grams of orders 1 to `maxOrder`, keyed by their tokens joined with a space
- * (tokens never contain whitespace, so keys cannot collide).
+ * Counts the n-grams of orders 1 to `maxOrder`. Entry `k` of the result holds the (k + 1)-grams,
+ * keyed by the JSON text of their tokens, so no two n-grams share a key whatever the tokens
+ * contain.
  */
-export function countNgrams(tokens: string[], maxOrder: number): Map<string, number> {
-  const counts = new Map<string, number>();
+export function countNgrams(tokens: string[], maxOrder: number): Map<string, number>[] {
+  const counts = Array.from({ length: maxOrder }, () => new Map<string, number>());
   for (let order = 1; order <= maxOrder; order += 1) {
+    const ofOrder = counts[order - 1];
     for (let i = 0; i + order <= tokens.length; i += 1) {
-      const key = tokens.slice(i, i + order).join(' ');
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      const key = JSON.stringify(tokens.slice(i, i + order));
+      ofOrder.set(key, (ofOrder.get(key) ?? 0) + 1);
     }
   }
   return counts;
-}
-
-/** Returns the order of an n-gram key made by {@link countNgrams}. */
-export function orderOf(key: string): number {
-  let order = 1;
-  for (let i = 0; i < key.length; i += 1) if (key.charCodeAt(i) === 32) order += 1;
-  return order;
 }

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '@modularevo/core-tensor';
 
-import { countNgrams, orderOf } from './ngrams';
+import { countNgrams } from './ngrams';
 import { pythonSplit, pythonStrip, splitPunctuation } from './python-text';
 
 /** Python's `sys.float_info.min`, which `smooth_bleu.py` adds inside every logarithm. */
@@ -51,7 +51,9 @@ export function sentenceSmoothBleu(hypothesis: string, references: string[]): nu
   const referenceTokens = references.map(nistTokens);
   const maxCounts = new Map<string, number>();
   for (const tokens of referenceTokens) {
-    for (const [ngram, count] of countNgrams(tokens, MAX_ORDER)) maxCounts.set(ngram, Math.max(maxCounts.get(ngram) ?? 0, count));
+    for (const ofOrder of countNgrams(tokens, MAX_ORDER)) {
+      for (const [ngram, count] of ofOrder) maxCounts.set(ngram, Math.max(maxCounts.get(ngram) ?? 0, count));
+    }
   }
 
   // cook_test: clipped matches and candidates per order
@@ -59,9 +61,9 @@ export function sentenceSmoothBleu(hypothesis: string, references: string[]): nu
   const referenceLength = Math.min(...referenceTokens.map((tokens) => tokens.length));
   const correct = new Array<number>(MAX_ORDER).fill(0);
   const guess = Array.from({ length: MAX_ORDER }, (_, k) => Math.max(test.length - k, 0));
-  for (const [ngram, count] of countNgrams(test, MAX_ORDER)) {
-    correct[orderOf(ngram) - 1] += Math.min(maxCounts.get(ngram) ?? 0, count);
-  }
+  countNgrams(test, MAX_ORDER).forEach((ofOrder, k) => {
+    for (const [ngram, count] of ofOrder) correct[k] += Math.min(maxCounts.get(ngram) ?? 0, count);
+  });
 
   // score_cooked with smooth=1
   let logBleu = 0;
@@ -75,8 +77,8 @@ export function sentenceSmoothBleu(hypothesis: string, references: string[]): nu
 }
 
 /**
- * The code-to-text score of CodeXGLUE (and of CodeT5's `run_gen.py`): smoothed sentence BLEU-4
- * averaged over examples, times 100. Each prediction and reference is first stripped,
+ * Computes the code-to-text score of CodeXGLUE (and of CodeT5's `run_gen.py`): smoothed sentence
+ * BLEU-4 averaged over examples, times 100. Each prediction and reference is first stripped,
  * lower-cased and split into words and single punctuation marks (`computeMaps` in
  * `smooth_bleu.py`), then scored by {@link sentenceSmoothBleu}. CodeXGLUE prints the result
  * rounded to 2 decimals.

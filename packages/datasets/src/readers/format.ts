@@ -8,7 +8,7 @@ export type RecordFormat = 'jsonl' | 'json' | 'csv' | 'parquet' | 'arrow';
 /** Whole-file compressions that wrap a text format (`.jsonl.gz`, `.jsonl.zst`, `.csv.gz`). */
 export type Compression = 'none' | 'gzip' | 'zstd';
 
-/** The format and compression of a record file, as its name tells them. */
+/** The format and compression of a record file, from its name. */
 export interface FileFormat {
   format: RecordFormat;
   compression: Compression;

@@ -37,8 +37,9 @@ function shortMessage(message: string): string {
 }
 
 /**
- * Reads a `.json` file. A file that starts with `[` is a JSON array of records; anything else is
- * read as JSON Lines, because CodeXGLUE ships JSON Lines under `.json` names (Concode).
+ * Reads a `.json` file that contains a JSON array of records. ({@link iterateRecords} sends `.json`
+ * files that do not start with `[` to the JSON Lines reader, because CodeXGLUE ships JSON Lines
+ * under `.json` names.)
  *
  * Throws `CheckpointError` naming the file (and the line, when JSON.parse reports a position)
  * for invalid JSON, an element that is not an object, or an empty array.

@@ -8,7 +8,7 @@ import { CheckpointError } from '@modularevo/core-tensor';
 
 import { requireFile, toPlainValue, type LocatedRecord } from './record';
 
-/** An AsyncBuffer that reads byte ranges of a local file on demand, so big files are not loaded whole. */
+/** Returns an AsyncBuffer that reads byte ranges of a local file on demand, so big files are not loaded whole. */
 function fileBuffer(file: string): AsyncBuffer & { close(): void } {
   const descriptor = fs.openSync(file, 'r');
   return {

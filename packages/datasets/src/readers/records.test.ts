@@ -16,7 +16,7 @@ async function caught(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected the promise to reject');
 }
 
-describe('readRecords on the shared subsets', () => {
+describe('readRecords on reference data', () => {
   it('reads SCOTUS JSON Lines with every field', async () => {
     const records = await readRecords(dataset('lexglue_scotus', 'scotus.jsonl'));
     const lines = fs.readFileSync(dataset('lexglue_scotus', 'scotus.jsonl'), 'utf8').split('\n').filter((line) => line.trim());

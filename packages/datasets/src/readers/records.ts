@@ -27,10 +27,10 @@ async function opensWithArray(file: string, compression: 'none' | 'gzip' | 'zstd
 
 /**
  * Yields the records of a data file with their line or row numbers, choosing the reader by
- * extension: `.jsonl` / `.ndjson`, `.json` (a JSON array, or JSON Lines as CodeXGLUE writes
- * under that name), `.csv`, `.parquet`, `.arrow` / `.feather` / `.ipc`; text formats may be
- * `.gz` or `.zst` compressed. JSON Lines, CSV, Parquet and Arrow stream, so big files fit in
- * memory; a JSON array is parsed whole.
+ * extension. It reads `.jsonl` / `.ndjson`, `.json` (a JSON array, or JSON Lines as CodeXGLUE
+ * writes under that name), `.csv`, `.parquet` and `.arrow` / `.feather` / `.ipc`. Text formats
+ * may be `.gz` or `.zst` compressed. JSON Lines, CSV, Parquet and Arrow stream, so big files fit
+ * in memory, but a JSON array is parsed whole.
  *
  * Throws `CheckpointError` naming the file (and line or row) for a missing file, an unknown
  * extension, malformed content, or a file without records.

@@ -7,7 +7,7 @@ import { Decompress } from 'fzstd';
 
 import type { Compression } from './format';
 
-/** A Transform stream that decompresses zstd frames as they arrive (The Pile ships `.jsonl.zst`). */
+/** Returns a Transform stream that decompresses zstd frames as they arrive (The Pile ships `.jsonl.zst`). */
 function zstdDecompressor(): Transform {
   let pending: Buffer[] = [];
   const decoder = new Decompress((chunk) => {

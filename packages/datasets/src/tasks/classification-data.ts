@@ -8,7 +8,7 @@ export interface LabelledRow {
   text: string;
   textPair?: string;
   label: string;
-  /** Where the row was read from, for error messages. */
+  /** Source of the row (file and line), for error messages. */
   where: string;
 }
 

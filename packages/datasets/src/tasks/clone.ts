@@ -50,8 +50,9 @@ async function readFunctions(file: string): Promise<Map<string, string>> {
  * collapse whitespace themselves.
  *
  * Throws `CheckpointError` naming the file and line for a pair line that is not three
- * tab-separated fields, a label other than 0 or 1, or an idx missing from `data.jsonl` (CodeT5's
- * reader skips such pairs silently; here they are an error so no data goes missing unnoticed).
+ * tab-separated fields, a label other than 0 or 1, or an idx missing from `data.jsonl`. CodeT5's
+ * reader skips such pairs silently, but here they are an error so that no data goes missing
+ * unnoticed.
  */
 export async function readBigCloneBench(source: string | BigCloneBenchFiles, options: ClassificationReadOptions = {}): Promise<TaskData<PairExample>> {
   const files = typeof source === 'string' ? filesInFolder(source) : source;

@@ -10,7 +10,7 @@ import type { ClassificationReadOptions } from './mathqa';
 import { namedSplits, splitOf, validateFractions, type SplitFractions } from './splits';
 import type { ClassificationExample, SplitFiles, TaskData, TaskDefinition } from './types';
 
-/** Rosetta Code programming-language classification (the paper's code task). */
+/** Rosetta Code programming-language classification (ModularEvo's code task for GPT-Neo). */
 export const CODE: TaskDefinition = {
   name: 'code',
   description: 'Rosetta Code: classify a solution by its programming language',
@@ -67,9 +67,9 @@ function readTree(root: string, fractions: SplitFractions): LabelledRow[] {
  * - one such file, split here;
  * - the `<Language>/<task>[-<n>].<ext>` folder tree, split here.
  *
- * Where the data has no split, each solution goes to a split by a hash of its task name
- * (`task_name` for rows, the file name without number and extension for the tree), so all
- * solutions of one task land in the same split and no task's code leaks from train to test.
+ * Where the data has no split, each solution goes to a split by a hash of its task name. The task
+ * name is `task_name` for rows and the file name without number and extension for the tree. So
+ * all solutions of one task land in the same split, and no task's code leaks from train to test.
  * Rows without `task_name` are split by a hash of their code.
  *
  * Throws `CheckpointError` for rows without `code` or `language_name` and for empty splits,

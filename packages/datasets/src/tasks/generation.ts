@@ -84,8 +84,8 @@ export async function readCodeToText(source: string | SplitFiles): Promise<TaskD
 /**
  * Reads CodeXGLUE Concode (`train.json`, `dev.json`, `test.json`: JSON Lines of `nl` and
  * `code`), with source and target stripped as CodeT5's reader does. The released test split has
- * empty `code` (its references are withheld); those examples have an empty target and can be
- * used for generation but not for scoring.
+ * empty `code` because its references are withheld. Those examples have an empty target, so they
+ * serve for generation but not for scoring.
  *
  * Throws `CheckpointError` for a record without `nl` or `code`, or an empty file.
  */

@@ -10,7 +10,7 @@ import type { ClassificationReadOptions } from './mathqa';
 import { namedSplits, splitOf, validateFractions, type SplitFractions } from './splits';
 import type { ClassificationExample, SplitFiles, SplitName, TaskData, TaskDefinition } from './types';
 
-/** Language identification (the paper's multilingual task, on the Nordic DSL data). */
+/** Language identification (ModularEvo's multilingual task for GPT-Neo, on the Nordic DSL data). */
 export const LANGID: TaskDefinition = {
   name: 'langid',
   description: 'Language identification: classify a sentence by its language',

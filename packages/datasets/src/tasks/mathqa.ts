@@ -4,7 +4,7 @@ import { requireExamples, requireText } from './fields';
 import { namedSplits } from './splits';
 import type { ClassificationExample, SplitFiles, TaskData, TaskDefinition } from './types';
 
-/** MathQA problem-category classification (the paper's math task). */
+/** MathQA problem-category classification (ModularEvo's math task for GPT-Neo). */
 export const MATHQA: TaskDefinition = {
   name: 'mathqa',
   description: 'MathQA: classify a math word problem into its category (gain, general, geometry, other, physics, probability)',

@@ -29,7 +29,7 @@ export function getTask(name: string): TaskDefinition {
   return task;
 }
 
-/** Where a task's data is: a file or folder, or the file of each split. */
+/** Location of a task's data: a file or folder, or the file of each split. */
 export type TaskSource = string | SplitFiles | BigCloneBenchFiles;
 
 /** Options of {@link readTask}. */

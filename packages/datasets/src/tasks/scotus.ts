@@ -13,7 +13,7 @@ import { SPLIT_NAMES, type ClassificationExample, type SplitFiles, type SplitNam
  */
 export const SCOTUS_LABELS = Array.from({ length: 13 }, (_, i) => String(i + 1));
 
-/** LexGLUE SCOTUS issue-area classification (the paper's law task). */
+/** LexGLUE SCOTUS issue-area classification (ModularEvo's law task for GPT-Neo). */
 export const SCOTUS: TaskDefinition = {
   name: 'scotus',
   description: 'LexGLUE SCOTUS: classify a US Supreme Court opinion into its issue area',
@@ -55,7 +55,8 @@ function toRow(located: LocatedRecord, split: SplitName): LabelledRow {
  * or Parquet.
  *
  * Throws `CheckpointError` for a record without text or label, an unknown `data_type`, or a split
- * with no records; `MismatchError` for an issue area outside 1-13 (or outside `options.labels`).
+ * with no records. Throws `MismatchError` for an issue area outside 1-13 (or outside
+ * `options.labels`).
  */
 export async function readScotus(source: string | SplitFiles, options: ClassificationReadOptions = {}): Promise<TaskData<ClassificationExample>> {
   const rows: LabelledRow[] = [];

@@ -10,7 +10,7 @@ import type { PairExample, SplitFiles, TaskData, TaskDefinition } from './types'
 /** CoSQA code search (CodeXGLUE NL-code-search-WebQuery). */
 export const SEARCH: TaskDefinition = {
   name: 'search',
-  description: 'CoSQA: decide whether a code snippet answers a web query',
+  description: 'CoSQA: decide whether a code snippet matches a web query',
   kind: 'retrieval',
   fields: { text: 'doc', textPair: 'code', label: 'label' },
   labels: ['0', '1'],
@@ -21,7 +21,7 @@ export const SEARCH: TaskDefinition = {
 
 /**
  * Reads CoSQA (`cosqa-train.json`, `cosqa-dev.json`: JSON arrays of `idx`, `doc` (the query),
- * `code` and `label`, 1 when the code answers the query). Examples pair the query (`text`) with
+ * `code` and `label`, which is 1 when the code is a match for the query). Examples pair the query (`text`) with
  * the code (`textPair`).
  *
  * Throws `CheckpointError` naming the file and row for a record without `code`, `doc` or a 0/1

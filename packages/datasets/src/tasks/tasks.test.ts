@@ -364,6 +364,24 @@ describe('code-to-text', () => {
   });
 });
 
+describe('code-to-text split files', () => {
+  it('match the folder layout', async () => {
+    const dir = path.join(dataset('code_to_text'), 'python');
+    const fromFiles = await readCodeToText({ train: path.join(dir, 'train.jsonl'), validation: path.join(dir, 'valid.jsonl'), test: path.join(dir, 'test.jsonl') });
+
+    expect(fromFiles.splits).toEqual((await readTask('summarize', dir)).splits);
+  });
+
+  it('rejects a record without docstring tokens', async () => {
+    const file = path.join(temporaryDir(), 'train.jsonl');
+    writeJsonLines(file, [{ code_tokens: ['def', 'f'], docstring_tokens: 'not a list' }]);
+
+    const error = await caught(readCodeToText({ train: file }));
+    expect(error).toBeInstanceOf(CheckpointError);
+    expect(error.message).toMatch(/line 1 has no "docstring_tokens" list of strings/);
+  });
+});
+
 describe('Concode', () => {
   it('reads nl and code, with empty test targets', async () => {
     const data = await readConcode({ train: dataset('concode', 'train.json'), validation: dataset('concode', 'dev.json'), test: dataset('concode', 'test.json') });

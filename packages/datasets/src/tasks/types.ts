@@ -7,7 +7,7 @@ export type SplitName = (typeof SPLIT_NAMES)[number];
 /** The file of each split, as the user names them (`{train: path, validation: path, test: path}`). */
 export type SplitFiles = Partial<Record<SplitName, string>>;
 
-/** What a model does with a task's examples. */
+/** Kind of prediction a task asks for. */
 export type TaskKind = 'classification' | 'pair-classification' | 'retrieval' | 'generation';
 
 /** Metric names as run configurations and result tables spell them. */

@@ -1,5 +1,5 @@
 /**
- * Writers for the file formats the shared data subsets lack (Parquet, Arrow, gzip, zstd), so
+ * Writers for the file formats the reference data lacks (Parquet, Arrow, gzip, zstd), so
  * tests can produce small files in the published formats.
  */
 import * as fs from 'fs';

@@ -14,7 +14,7 @@ export const GPT2_SPLIT_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| 
  * `\s` to `\p{White_Space}`, which both of those use, so the rewritten steps agree with them.
  *
  * NOTE: a ByteLevel step with `add_prefix_space` is left as it is, because after a Split it would
- * prefix every piece with a space instead of only the text; such tokenizers keep the difference.
+ * prefix every piece with a space instead of only the text. Such tokenizers keep the difference.
  */
 export function withPythonWhitespace(preTokenizer: unknown): unknown {
   if (preTokenizer === null || typeof preTokenizer !== 'object') return preTokenizer;

@@ -25,8 +25,9 @@ function sameTokenizerFiles(a: string, b: string): boolean {
 }
 
 /**
- * Every model folder with its reference cases. A folder whose reference.json has no cases
- * borrows those of a folder with byte-identical tokenizer files, and fails when there is none.
+ * Returns every model folder with its reference cases. A folder whose reference.json has no
+ * cases borrows those of a folder with byte-identical tokenizer files, and fails when there is
+ * none.
  */
 function parityTable(): [string, string, TokenizerCase[]][] {
   const folders = modelFixtures();
@@ -239,8 +240,8 @@ describe('tokenizer whitespace like Python regex', () => {
     ['a\u001cb \u001f c', ['a', '\u001c', 'b', ' \u001f', ' c']],
   ];
 
-  // merges across a space and the first byte of U+0085 (Â) or U+FEFF (ï), so a different split
-  // gives different tokens; the fixture vocabularies are too small to show it
+  // merges across a space and the first byte of U+0085 (Â) or U+FEFF (ï), so that a different
+  // split gives different tokens (the fixture vocabularies are too small to show it)
   const extraMerges = ['Ġ Â', 'Ġ ï', 'ĉ Â', 'ĠĠ Â'];
 
   function withExtraMerges(dir: string): string {

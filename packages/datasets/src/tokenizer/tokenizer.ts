@@ -28,7 +28,7 @@ export interface DecodeOptions {
 export interface BatchEncodeOptions extends EncodeOptions {
   /** `longest` pads to the longest sequence of the batch, `max_length` to `maxLength`. Default `longest`. */
   padding?: 'longest' | 'max_length';
-  /** Which side padding goes on. Default `right`, as every model fixture uses. */
+  /** Side of the padding. Default `right`, as every model fixture uses. */
   paddingSide?: 'right' | 'left';
 }
 
