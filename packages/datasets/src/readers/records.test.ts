@@ -132,7 +132,7 @@ describe('readRecords bad input', () => {
     ['CSV with a short row', () => write('short.csv', 'a,b\n1,2\n3\n'), /is not valid CSV/],
     ['CSV with only a header', () => write('header.csv', 'a,b\n'), /contains no data rows/],
     ['garbage Parquet', () => write('bad.parquet', 'PAR1 nonsense'), /is not a valid Parquet file/],
-    ['garbage Arrow', () => write('bad.arrow', 'nonsense bytes here'), /is not a valid Arrow IPC file|contains no rows/],
+    ['garbage Arrow', () => write('bad.arrow', 'nonsense bytes here'), /is not a valid Arrow IPC file/],
     ['compressed Parquet name', () => write('x.parquet.gz', 'x'), /cannot be wrapped in gzip/],
   ];
 
