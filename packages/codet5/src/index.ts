@@ -1,1 +1,9 @@
-export {};
+export * from './config';
+export * from './weights';
+export * from './attention';
+export * from './layers';
+export * from './loss';
+export * from './model';
+export * from './init';
+export * from './generation';
+export * from './beam-search';
