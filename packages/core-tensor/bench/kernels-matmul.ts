@@ -1,7 +1,8 @@
 /**
- * Speed of matrix products on the wasm backend: the kernel of tfjs-backend-wasm 4.22.0 with each
- * transpose flag, against core-tensor's replacement kernel (explicit transposes, XNNPACK for every
- * batch entry), on the shapes of a GPT-Neo-125M training step.
+ * Speed of matrix products on the wasm backend, on the shapes of a GPT-Neo-125M training step:
+ * the kernel of tfjs-backend-wasm 4.22.0 with each transpose flag, core-tensor's replacement kernel
+ * on its XNNPACK path (explicit transposes, XNNPACK for every batch entry), and the native GEMM
+ * accelerator when it is built.
  *
  * Run: `npx nx run core-tensor:bench` (or `npx ts-node --transpile-only bench/kernels-matmul.ts` in
  * packages/core-tensor). Figures go to stdout in GFLOP/s, the best of several runs after a
@@ -13,6 +14,7 @@ import '@tensorflow/tfjs-backend-wasm';
 
 import { registerGradients } from '../src/backend/gradients';
 import { registerWasmKernels } from '../src/backend/kernels';
+import { nativeGemmStatus, setNativeGemmEnabled } from '../src/backend/kernels/native-gemm';
 import { bestMs, printTable } from './timing';
 
 /** One product `[batch, m, k] x [batch, k, n]` (batch 1 means rank 2) as it occurs in a step. */
@@ -44,6 +46,12 @@ function operands(shape: ProductShape, variant: Variant): [tf.Tensor, tf.Tensor]
   return [tf.randomNormal(a), tf.randomNormal(b)];
 }
 
+type Rates = Record<Variant, number>;
+
+function allVariants(shape: ProductShape): Rates {
+  return { plain: gflops(shape, 'plain'), transposeA: gflops(shape, 'transposeA'), transposeB: gflops(shape, 'transposeB') };
+}
+
 function gflops(shape: ProductShape, variant: Variant): number {
   const [a, b] = operands(shape, variant);
   const ms = bestMs(() => tf.matMul(a, b, variant === 'transposeA', variant === 'transposeB'));
@@ -57,29 +65,43 @@ async function main(): Promise<void> {
   await tf.ready();
 
   // tfjs-backend-wasm's own kernel first, then core-tensor's replacement on the same shapes
-  const before = SHAPES.map((shape) => ({
-    plain: gflops(shape, 'plain'),
-    transposeA: gflops(shape, 'transposeA'),
-    transposeB: gflops(shape, 'transposeB'),
-  }));
+  const tfjs = SHAPES.map(allVariants);
   registerWasmKernels();
-  const after = SHAPES.map((shape) => ({
-    plain: gflops(shape, 'plain'),
-    transposeA: gflops(shape, 'transposeA'),
-    transposeB: gflops(shape, 'transposeB'),
-  }));
+  setNativeGemmEnabled(false);
+  const xnnpack = SHAPES.map(allVariants);
+  setNativeGemmEnabled(true);
+  const native = nativeGemmStatus();
+  const accelerated = native.available ? SHAPES.map(allVariants) : undefined;
 
-  console.log('matMul on wasm (tfjs 4.22, SIMD, 1 thread), GFLOP/s');
+  console.log('matMul on wasm (tfjs 4.22, SIMD, 1 thread): tfjs kernel against the XNNPACK path, GFLOP/s');
   printTable(
     ['shape', 'tfjs plain', 'tfjs transposeA', 'tfjs transposeB', 'ours plain', 'ours transposeA', 'ours transposeB'],
     SHAPES.map((shape, i) => [
       shape.name,
-      before[i].plain,
-      before[i].transposeA,
-      before[i].transposeB,
-      after[i].plain,
-      after[i].transposeA,
-      after[i].transposeB,
+      tfjs[i].plain,
+      tfjs[i].transposeA,
+      tfjs[i].transposeB,
+      xnnpack[i].plain,
+      xnnpack[i].transposeA,
+      xnnpack[i].transposeB,
+    ]),
+  );
+
+  if (!accelerated) {
+    console.log(`native GEMM accelerator not measured: ${native.reason}`);
+    return;
+  }
+  console.log(`\nnative GEMM accelerator (${native.threads} threads) against the XNNPACK path, GFLOP/s`);
+  printTable(
+    ['shape', 'XNNPACK plain', 'native plain', 'XNNPACK transposeA', 'native transposeA', 'XNNPACK transposeB', 'native transposeB'],
+    SHAPES.map((shape, i) => [
+      shape.name,
+      xnnpack[i].plain,
+      accelerated[i].plain,
+      xnnpack[i].transposeA,
+      accelerated[i].transposeA,
+      xnnpack[i].transposeB,
+      accelerated[i].transposeB,
     ]),
   );
 }

@@ -7,6 +7,7 @@ import { getLogger } from '../log';
 import { checkGpuDevice, detectNvidiaDriver } from './gpu';
 import { registerGradients } from './gradients';
 import { registerWasmKernels, type WasmKernelPatch } from './kernels';
+import { nativeGemmStatus, type NativeGemmStatus } from './kernels/native-gemm';
 
 const log = getLogger('backend');
 
@@ -30,6 +31,8 @@ export interface BackendInfo {
   kernels: WasmKernelPatch[];
   /** Kernels whose gradient core-tensor registered on top of those of `@tensorflow/tfjs`. */
   gradients: string[];
+  /** The native GEMM accelerator of the wasm backend (absent for other backends). */
+  nativeGemm?: NativeGemmStatus;
 }
 
 /** Options of {@link initBackend}. */
@@ -77,8 +80,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
 
   current = await selectBackend(requested as BackendName | undefined, DEFAULT_ENVIRONMENT);
   const skipped = current.skipped.map((s) => `${s.name} (${s.reason})`).join('; ');
+  const native = current.nativeGemm;
+  const gemm = !native ? '' : native.available ? `, native GEMM on ${native.threads} threads` : `, native GEMM not used: ${native.reason}`;
   log.info(
-    `backend ${current.name} started in ${current.startupMs} ms on ${current.device}` +
+    `backend ${current.name} started in ${current.startupMs} ms on ${current.device}${gemm}` +
       (skipped ? `; skipped ${skipped}` : ''),
   );
   for (const patch of current.kernels) log.debug(`wasm kernel ${patch.kernelName} ${patch.change}: ${patch.reason}`);
@@ -119,6 +124,7 @@ export async function selectBackend(
       device,
       kernels: name === 'wasm' ? wasmKernels : [],
       gradients,
+      nativeGemm: name === 'wasm' ? nativeGemmStatus() : undefined,
     };
   }
 
@@ -143,6 +149,8 @@ async function startBackend(name: BackendName, environment: BackendEnvironment):
     }
     case 'cpu':
       await activate('cpu');
+      // the cpu backend's first write prints advice to install tfjs-node, which selection already tried
+      (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
       return 'CPU (JavaScript)';
   }
 }

@@ -1,12 +1,14 @@
 /**
- * Replaces the wasm `BatchMatMul` kernel so that every product takes the XNNPACK path: transposed
- * operands are transposed explicitly first, and batches run per entry (see `mat-mul-plain.ts`).
- * The gradient of a matmul uses transpose flags, and Hugging Face stores linear weights
- * `[out, in]`, so without this override a training step spends most of its time in the slow loop.
+ * Replaces the wasm `BatchMatMul` kernel so that every product takes a fast path: the native GEMM
+ * accelerator when it is built (`native-gemm.ts`), otherwise XNNPACK with transposed operands
+ * transposed explicitly first and batches run per entry (`mat-mul-plain.ts`). The gradient of a
+ * matmul uses transpose flags, and Hugging Face stores linear weights `[out, in]`, so without this
+ * override a training step spends most of its time in the slow loop.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 import { plainBatchMatMul, transposeInner } from './mat-mul-plain';
+import { nativeBatchMatMul, nativeSgemm } from './native-gemm';
 import type { WasmBackend, WasmKernelFunc } from './wasm-internals';
 
 /** Builds the replacement kernel around the wasm backend's own `BatchMatMul` kernel function. */
@@ -20,6 +22,9 @@ export function fastBatchMatMul(original: WasmKernelFunc): tf.KernelFunc {
     if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
       return original({ inputs: { a, b }, backend: wasm, attrs });
     }
+
+    const sgemm = nativeSgemm();
+    if (sgemm) return nativeBatchMatMul(wasm, sgemm, a, b, transposeA, transposeB);
 
     const plainA = transposeA ? transposeInner(wasm, a) : a;
     const plainB = transposeB ? transposeInner(wasm, b) : b;

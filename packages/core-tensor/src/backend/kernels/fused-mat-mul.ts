@@ -1,12 +1,15 @@
 /**
  * Replaces the wasm `_FusedMatMul` kernel (matmul with bias and activation, used by
- * `tf.fused.matMul`) so that it takes the XNNPACK path like `BatchMatMul`: transposed operands are
- * transposed explicitly, and a batch with one shared right operand is folded into rows.
+ * `tf.fused.matMul`) so that it takes a fast path like `BatchMatMul`. Without activation it runs
+ * the native GEMM accelerator when built and adds the bias after. Otherwise it runs XNNPACK with
+ * transposed operands transposed explicitly, and folds a batch with one shared right operand into
+ * rows.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 import { transposeInner } from './mat-mul-plain';
-import type { WasmBackend, WasmKernelFunc } from './wasm-internals';
+import { nativeBatchMatMul, nativeSgemm } from './native-gemm';
+import { runWasmKernel, type WasmBackend, type WasmKernelFunc } from './wasm-internals';
 
 /** Builds the replacement kernel around the wasm backend's own `_FusedMatMul` kernel function. */
 export function fastFusedMatMul(original: WasmKernelFunc): tf.KernelFunc {
@@ -18,6 +21,17 @@ export function fastFusedMatMul(original: WasmKernelFunc): tf.KernelFunc {
     // tfjs-core passes rank-3 operands; anything else goes to the original kernel unchanged
     if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== 3 || b.shape.length !== 3) {
       return original({ inputs, backend: wasm, attrs });
+    }
+
+    // linear layers (no activation): native product, then the bias as a broadcast add
+    const sgemm = nativeSgemm();
+    const { activation } = attrs as unknown as { activation?: string };
+    if (sgemm && (activation === undefined || activation === 'linear')) {
+      const product = nativeBatchMatMul(wasm, sgemm, a, b, transposeA, transposeB);
+      if (!bias) return product;
+      const sum = runWasmKernel('Add', wasm, { a: product, b: bias });
+      wasm.disposeData(product.dataId);
+      return sum;
     }
 
     const plainA = transposeA ? transposeInner(wasm, a) : a;

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BACKENDS, maxAbsDiff, runOn, testValues } from '../__tests__/numeric';
 import { initBackend } from '../init';
 import { registerWasmKernels } from './index';
+import { setNativeGemmEnabled } from './native-gemm';
 
 function tensor(shape: number[], seed: number): tf.Tensor {
   return tf.tensor(testValues(tf.util.sizeFromShape(shape), seed), shape);
@@ -24,66 +25,75 @@ describe('wasm kernel registration', () => {
   });
 });
 
-describe('BatchMatMul on wasm', () => {
-  const cases: [number[], number[], boolean, boolean][] = [
-    [[3, 4], [4, 5], false, false],
-    [[4, 3], [4, 5], true, false],
-    [[3, 4], [5, 4], false, true],
-    [[4, 3], [5, 4], true, true],
-    [[2, 3, 4], [4, 5], false, false],
-    [[2, 3, 4], [2, 5, 4], false, true],
-    [[2, 4, 3], [2, 4, 5], true, false],
-    [[3, 4], [2, 4, 5], false, false],
-    [[2, 3, 2, 4], [2, 3, 4, 6], false, false],
-    [[1, 1], [1, 1], false, false],
-  ];
+// both matmul paths: the native GEMM accelerator (when built) and XNNPACK
+describe.each([
+  ['native GEMM', true],
+  ['XNNPACK', false],
+])('matmul kernels through %s', (_path, native) => {
+  beforeAll(() => setNativeGemmEnabled(native));
+  afterAll(() => setNativeGemmEnabled(true));
 
-  it.each(cases)('matches cpu for %j x %j (transposeA %s, transposeB %s)', async (aShape, bShape, ta, tb) => {
-    const { wasm, cpu } = await onBothBackends(() => tf.matMul(tensor(aShape, 1), tensor(bShape, 2), ta, tb));
-    expect(wasm[0].shape).toEqual(cpu[0].shape);
-    expect(maxAbsDiff(wasm[0].values, cpu[0].values)).toBeLessThan(1e-5);
+  describe('BatchMatMul on wasm', () => {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[3, 4], [4, 5], false, false],
+      [[4, 3], [4, 5], true, false],
+      [[3, 4], [5, 4], false, true],
+      [[4, 3], [5, 4], true, true],
+      [[2, 3, 4], [4, 5], false, false],
+      [[2, 3, 4], [2, 5, 4], false, true],
+      [[2, 4, 3], [2, 4, 5], true, false],
+      [[3, 4], [2, 4, 5], false, false],
+      [[2, 3, 2, 4], [2, 3, 4, 6], false, false],
+      [[1, 1], [1, 1], false, false],
+    ];
+
+    it.each(cases)('matches cpu for %j x %j (transposeA %s, transposeB %s)', async (aShape, bShape, ta, tb) => {
+      const { wasm, cpu } = await onBothBackends(() => tf.matMul(tensor(aShape, 1), tensor(bShape, 2), ta, tb));
+      expect(wasm[0].shape).toEqual(cpu[0].shape);
+      expect(maxAbsDiff(wasm[0].values, cpu[0].values)).toBeLessThan(1e-5);
+    });
+
+    it('broadcasts partial batch axes', async () => {
+      // [2, 1] and [1, 3] batch axes broadcast to [2, 3]; the reference tiles them explicitly
+      const [result] = await runOn('wasm', () => {
+        const a = tensor([2, 1, 4, 3], 3);
+        const b = tensor([1, 3, 4, 5], 4);
+        const reference = tf.matMul(tf.transpose(tf.tile(a, [1, 3, 1, 1]), [0, 1, 3, 2]), tf.tile(b, [2, 1, 1, 1]));
+        return [tf.matMul(a, b, true, false), reference];
+      }).then((outputs) => [outputs]);
+      expect(result[0].shape).toEqual([2, 3, 3, 5]);
+      expect(maxAbsDiff(result[0].values, result[1].values)).toBeLessThan(1e-5);
+    });
+
+    it('rejects inner shapes that differ', async () => {
+      await initBackend({ backend: 'wasm' });
+      expect(() => tf.matMul(tf.ones([2, 3]), tf.ones([4, 5]))).toThrow(/inner shapes/);
+    });
   });
 
-  it('broadcasts partial batch axes', async () => {
-    // [2, 1] and [1, 3] batch axes broadcast to [2, 3]; the reference tiles them explicitly
-    const [result] = await runOn('wasm', () => {
-      const a = tensor([2, 1, 4, 3], 3);
-      const b = tensor([1, 3, 4, 5], 4);
-      const reference = tf.matMul(tf.transpose(tf.tile(a, [1, 3, 1, 1]), [0, 1, 3, 2]), tf.tile(b, [2, 1, 1, 1]));
-      return [tf.matMul(a, b, true, false), reference];
-    }).then((outputs) => [outputs]);
-    expect(result[0].shape).toEqual([2, 3, 3, 5]);
-    expect(maxAbsDiff(result[0].values, result[1].values)).toBeLessThan(1e-5);
-  });
+  describe('_FusedMatMul on wasm', () => {
+    const cases: [number[], number[], boolean, boolean, boolean][] = [
+      [[3, 4], [5, 4], false, true, true],
+      [[4, 3], [4, 5], true, false, true],
+      [[2, 3, 4], [4, 5], false, false, true],
+      [[2, 3, 4], [2, 4, 5], false, false, false],
+    ];
 
-  it('rejects inner shapes that differ', async () => {
-    await initBackend({ backend: 'wasm' });
-    expect(() => tf.matMul(tf.ones([2, 3]), tf.ones([4, 5]))).toThrow(/inner shapes/);
-  });
-});
-
-describe('_FusedMatMul on wasm', () => {
-  const cases: [number[], number[], boolean, boolean, boolean][] = [
-    [[3, 4], [5, 4], false, true, true],
-    [[4, 3], [4, 5], true, false, true],
-    [[2, 3, 4], [4, 5], false, false, true],
-    [[2, 3, 4], [2, 4, 5], false, false, false],
-  ];
-
-  it.each(cases)('matches cpu for %j x %j (transposeA %s, transposeB %s, bias %s)', async (aShape, bShape, ta, tb, withBias) => {
-    const n = tb ? bShape[bShape.length - 2] : bShape[bShape.length - 1];
-    const compute = () =>
-      tf.fused.matMul({
-        a: tensor(aShape, 5),
-        b: tensor(bShape, 6),
-        transposeA: ta,
-        transposeB: tb,
-        bias: withBias ? tensor([n], 7) : undefined,
-        activation: 'relu',
-      });
-    const { wasm, cpu } = await onBothBackends(compute);
-    expect(wasm[0].shape).toEqual(cpu[0].shape);
-    expect(maxAbsDiff(wasm[0].values, cpu[0].values)).toBeLessThan(1e-5);
+    it.each(cases)('matches cpu for %j x %j (transposeA %s, transposeB %s, bias %s)', async (aShape, bShape, ta, tb, withBias) => {
+      const n = tb ? bShape[bShape.length - 2] : bShape[bShape.length - 1];
+      const compute = () =>
+        tf.fused.matMul({
+          a: tensor(aShape, 5),
+          b: tensor(bShape, 6),
+          transposeA: ta,
+          transposeB: tb,
+          bias: withBias ? tensor([n], 7) : undefined,
+          activation: 'relu',
+        });
+      const { wasm, cpu } = await onBothBackends(compute);
+      expect(wasm[0].shape).toEqual(cpu[0].shape);
+      expect(maxAbsDiff(wasm[0].values, cpu[0].values)).toBeLessThan(1e-5);
+    });
   });
 });
 

@@ -51,7 +51,7 @@ export function transposeInner(backend: WasmBackend, x: tf.TensorInfo): tf.Tenso
  * Maps every batch entry of a broadcast output (`outer`) to the batch entry of an operand whose
  * batch axes are `operandOuter` (right-aligned, size-1 axes repeated).
  */
-function broadcastBatchIndex(outer: number[], operandOuter: number[]): Int32Array {
+export function broadcastBatchIndex(outer: number[], operandOuter: number[]): Int32Array {
   const count = tf.util.sizeFromShape(outer);
   const index = new Int32Array(count);
   const offset = outer.length - operandOuter.length;
