@@ -10,3 +10,4 @@ export * from './parameter-kinds';
 export * from './retention';
 export * from './scores';
 export * from './stats';
+export * from './architecture';

@@ -1,0 +1,155 @@
+/**
+ * The interface an architecture package implements so that the generic machinery (modularizer,
+ * fine-tuner, merger, evolution driver, cost benchmark) can run on it without knowing its
+ * internals. `@modularevo/gptneo`, `@modularevo/codebert` and `@modularevo/codet5` each export
+ * one {@link Architecture} as `architecture`; a new architecture is a new package that does the
+ * same (`nx g @modularevo/tools:architecture NAME` scaffolds one).
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+
+import type { ForwardOptions, LinearLayer, StateDict } from '@modularevo/core-tensor';
+import type { SplitName, TaskSource } from '@modularevo/datasets';
+
+/** A pretrained transformer loaded from a Hugging Face model folder. */
+export interface PretrainedModel {
+  /** Name of the architecture that loaded it (`gptneo`, `codebert`, `codet5`). */
+  readonly architecture: string;
+  /** The model's `config.json` as read. */
+  readonly configJson: Record<string, unknown>;
+  /** Folder it was loaded from; its tokenizer files are copied when the model is saved. */
+  readonly sourceDir?: string;
+  /** Every parameter under its Hugging Face name; tied duplicates (`lm_head.weight`) appear once. */
+  readonly params: Map<string, tf.Variable>;
+  /** Returns the parameter `name`, following tied names and aliases. */
+  parameter(name: string): tf.Variable;
+  /** Linear layers that can carry masks, in module order, with Hugging Face weight and bias names. */
+  linearLayers(): LinearLayer[];
+  /** Copies the parameters out under Hugging Face names, as `save_pretrained` writes them. */
+  stateDict(): StateDict;
+  /**
+   * Overwrites parameters from `state` (Hugging Face names; names absent from `state` keep their
+   * values). Throws a MismatchError naming the tensor for an unknown name or another shape.
+   */
+  assign(state: StateDict): void;
+  /** Writes a complete Hugging Face model folder (config, weights, tokenizer files), atomically. */
+  save(dir: string, options?: { overwrite?: boolean }): Promise<void>;
+  dispose(): void;
+}
+
+/** Settings of a modularization corpus, as the modularizer passes them. */
+export interface CorpusOptions {
+  /** Tokens per training block. */
+  blockSize: number;
+  batchSize: number;
+  /** Seed of every random choice the objective makes (masked positions, noise spans). */
+  seed: number;
+  /** Cap on the number of blocks (after tokenization), to bound a run. */
+  maxBlocks?: number;
+}
+
+/** A tokenized corpus ready for an objective, split into batches. */
+export interface PreparedCorpus<Batch = unknown> {
+  /** Batches of one epoch; the same `epoch` always yields the same order. */
+  batches(epoch: number): Batch[];
+  /** Number of blocks (rows) in the corpus. */
+  numBlocks: number;
+  /** Tokens the objective sees per batch, for throughput figures. */
+  tokensPerBatch: number;
+}
+
+/**
+ * The language-modelling objective a module is learned with: causal LM (GPT-Neo), masked LM
+ * (CodeBERT) or span-corruption denoising (CodeT5).
+ */
+export interface ModularizationObjective<Batch = unknown> {
+  /** `causal-lm`, `masked-lm` or `span-corruption`. */
+  readonly name: string;
+  /** Tokenizes `texts` with the model's tokenizer and cuts them into batches. */
+  prepare(model: PretrainedModel, texts: string[], options: CorpusOptions): PreparedCorpus<Batch>;
+  /** Mean loss of one batch; `options.linear` carries the masks while modularizing. */
+  loss(model: PretrainedModel, batch: Batch, options?: ForwardOptions): tf.Scalar;
+}
+
+/** What a task is, for help texts and result tables. */
+export interface TaskInfo {
+  /** Task name as the CLI takes it (`mathqa`, `clone`, `summarize`, ...). */
+  name: string;
+  description: string;
+  /** Metric that selects checkpoints, coefficients and fills result tables (higher is better). */
+  primaryMetric: string;
+  /** Domain module the task is fine-tuned on by default (`mathqa` -> `math`). */
+  defaultDomain: string;
+}
+
+/** A task's examples per split, as the architecture's task reader produced them. */
+export interface TaskDataset<Example = unknown> {
+  task: string;
+  /** Class names by id for classification tasks; empty for generation. */
+  labels: string[];
+  splits: Partial<Record<SplitName, Example[]>>;
+}
+
+/** Options of {@link ArchitectureTask.load}. */
+export interface TaskLoadOptions {
+  /** Fixed label set (a fine-tuned model's labels), so ids stay stable across runs and stages. */
+  labels?: readonly string[];
+  /** Keep at most this many examples per split (first N after a seeded shuffle). */
+  maxExamples?: Partial<Record<SplitName, number>>;
+  seed?: number;
+}
+
+/** Options of {@link ArchitectureTask.batches}. */
+export interface BatchOptions {
+  batchSize: number;
+  /** Maximum tokens per sequence; longer inputs are truncated with one warning per dataset. */
+  maxLength?: number;
+  /** Shuffle with this seed; no shuffling when undefined. */
+  shuffleSeed?: number;
+}
+
+/** A base model plus one task head. */
+export interface TaskModel<Batch = unknown> {
+  readonly task: string;
+  readonly base: PretrainedModel;
+  /** Head parameters; their names match the architecture's {@link Architecture.taskHeadPattern}. */
+  readonly head: Map<string, tf.Variable>;
+  /** Class names by id (classification), empty otherwise. */
+  readonly labels: string[];
+  /** Mean training loss of one batch. */
+  loss(batch: Batch, options?: ForwardOptions): tf.Scalar;
+  /** Scores the model on `batches`; the result holds at least the task's primary metric. */
+  evaluate(batches: Batch[], options?: ForwardOptions): Promise<Record<string, number>>;
+  /** Writes a model folder: the base model, the head tensors and `task.json`. */
+  save(dir: string, options?: { overwrite?: boolean }): Promise<void>;
+  dispose(): void;
+}
+
+/** One downstream task as an architecture runs it. */
+export interface ArchitectureTask<Example = unknown, Batch = unknown> {
+  readonly info: TaskInfo;
+  /** Reads the task's data from a file, folder, or the file of each split. */
+  load(source: TaskSource, options?: TaskLoadOptions): Promise<TaskDataset<Example>>;
+  /** Puts a freshly initialised head (seeded) on `base`. */
+  createModel(base: PretrainedModel, data: TaskDataset<Example>, options: { seed: number }): TaskModel<Batch>;
+  /** Loads a fine-tuned task model folder written by {@link TaskModel.save}. */
+  loadModel(dir: string): Promise<TaskModel<Batch>>;
+  /** Tokenizes and collates examples for `model`. */
+  batches(model: TaskModel<Batch>, examples: Example[], options: BatchOptions): Batch[];
+  /** Tokens in a batch, for throughput figures. */
+  tokens(batch: Batch): number;
+}
+
+/** Everything the generic machinery needs from one architecture. */
+export interface Architecture {
+  /** Name as `--arch` takes it and as the package is called (`gptneo`). */
+  readonly name: string;
+  /** Hugging Face `model_type` values this architecture loads (`gpt_neo`). */
+  readonly modelTypes: readonly string[];
+  /** Regular expression (anchored at the start, as `re.match`) of task-head parameter names. */
+  readonly taskHeadPattern: string;
+  /** Loads a Hugging Face model folder. Start a backend (`initBackend`) first. */
+  load(dir: string): Promise<PretrainedModel>;
+  readonly objective: ModularizationObjective;
+  /** The tasks this architecture runs, by name. */
+  readonly tasks: Readonly<Record<string, ArchitectureTask>>;
+}
