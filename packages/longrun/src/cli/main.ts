@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { ModularEvoError, setLogLevel } from '@modularevo/core-tensor';
+import { createDownloadCommand } from '@modularevo/datasets';
 
 /** Builds the `modularevo` program with every subcommand. */
 export function createProgram(): Command {
@@ -10,6 +11,9 @@ export function createProgram(): Command {
     .hook('preAction', (command) => setLogLevel(command.opts().logLevel))
     .showHelpAfterError()
     .exitOverride();
+
+  // Subcommands are defined by the package that owns the work.
+  program.addCommand(createDownloadCommand());
   return program;
 }
 
