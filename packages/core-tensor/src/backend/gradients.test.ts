@@ -160,3 +160,55 @@ describe('gradients on wasm and cpu', () => {
     );
   });
 });
+
+describe('training ops on wasm and cpu', () => {
+  const input = () => tf.tensor3d(testValues(24, 21).map((v) => 2 * v), [2, 3, 4]);
+  const upstream = () => tf.tensor3d(testValues(24, 22), [2, 3, 4]);
+
+  // each case maps x [2, 3, 4] to a tensor; the loss weights it so every output gets a gradient
+  const cases: [string, (x: tf.Tensor) => tf.Tensor][] = [
+    ['transpose and reshape', (x) => tf.reshape(tf.transpose(x, [0, 2, 1]), [2, 3, 4])],
+    ['concat and slice', (x) => tf.concat([tf.slice(x, [0, 0, 2], [2, 3, 2]), tf.slice(x, [0, 0, 0], [2, 3, 2])], -1)],
+    ['log-softmax', (x) => tf.logSoftmax(x)],
+    ['tanh and sigmoid', (x) => tf.add(tf.tanh(x), tf.sigmoid(x))],
+    ['relu', (x) => tf.relu(x)],
+    ['sqrt and rsqrt', (x) => tf.add(tf.sqrt(tf.add(tf.abs(x), 1)), tf.rsqrt(tf.add(tf.abs(x), 1)))],
+    ['mean and sum', (x) => tf.mul(tf.mean(x, -1, true), tf.sum(x, 1, true))],
+    ['padding mask add', (x) => tf.softmax(tf.add(x, tf.mul(tf.sub(1, tf.tensor2d([[1, 1, 1, 0], [1, 1, 0, 0]])), FLOAT32_MIN).reshape([2, 1, 4])))],
+    ['dropout', (x) => tf.dropout(x, 0.3, undefined, 5)],
+  ];
+
+  it.each(cases)('%s agree', async (_name, op) => {
+    const run = () => {
+      const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => tf.sum(tf.mul(op(x), upstream())))([input()]);
+      return [value, grads[0]];
+    };
+    const [wasm, cpu] = [await runOn('wasm', run), await runOn('cpu', run)];
+    expect(maxAbsDiff(wasm[0].values, cpu[0].values)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(wasm[1].values, cpu[1].values)).toBeLessThan(1e-5);
+  });
+
+  it('T5 relative position buckets agree', async () => {
+    // bidirectional buckets as T5: 8 buckets, max distance 16, int32 and float arithmetic mixed
+    const run = () => {
+      const context = tf.reshape(tf.range(0, 12, 1, 'int32'), [12, 1]);
+      const memory = tf.reshape(tf.range(0, 12, 1, 'int32'), [1, 12]);
+      const relative = tf.sub(memory, context);
+      const half = 4;
+      const direction = tf.mul(tf.cast(tf.greater(relative, 0), 'int32'), half);
+      const distance = tf.abs(relative);
+      const exact = 2;
+      const isSmall = tf.less(distance, exact);
+      const logBucket = tf.add(
+        tf.cast(tf.mul(tf.div(tf.log(tf.div(tf.cast(distance, 'float32'), exact)), Math.log(16 / exact)), half - exact), 'int32'),
+        exact,
+      );
+      const large = tf.minimum(logBucket, tf.fill(logBucket.shape, half - 1, 'int32'));
+      return tf.add(direction, tf.where(isSmall, distance, large));
+    };
+    const [wasm, cpu] = [await runOn('wasm', run), await runOn('cpu', run)];
+    expect(wasm[0]).toEqual(cpu[0]);
+    // query 0: key 1 is exact (4 + 1); keys 2-5 share log bucket 4 + 2; from key 6 on, 4 + 3
+    expect(wasm[0].values.slice(0, 12)).toEqual([0, 5, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7]);
+  });
+});

@@ -22,7 +22,10 @@ export interface BackendInfo {
   name: BackendName;
   /** The tfjs backend name (`tensorflow`, `wasm`, `cpu`). */
   tfjsBackend: string;
-  /** Wall time to load and start the chosen backend, in milliseconds. */
+  /**
+   * Wall time of selection in milliseconds: registering gradients and kernels, probing the skipped
+   * backends and starting the chosen one.
+   */
   startupMs: number;
   skipped: { name: BackendName; reason: string }[];
   /** Device description, for example `CPU (WebAssembly SIMD, 1 thread)`. */
@@ -99,13 +102,13 @@ export async function selectBackend(
   requested: BackendName | undefined,
   environment: BackendEnvironment,
 ): Promise<BackendInfo> {
+  const started = Date.now();
   const gradients = registerGradients();
   const wasmKernels = registerWasmKernels();
 
   const candidates: readonly BackendName[] = requested ? [requested] : BACKEND_ORDER;
   const skipped: BackendInfo['skipped'] = [];
   for (const name of candidates) {
-    const started = Date.now();
     let device: string;
     try {
       device = await startBackend(name, environment);
