@@ -1,1 +1,14 @@
-export {};
+export * from './options';
+export * from './config';
+export { ExcludeFilter } from './exclude';
+export * from './statistics';
+export type { MaskSource } from './steps/module-mask';
+export { taskVector } from './task-vector';
+export * from './merge';
+export type { MergeSummary, TensorSink } from './engine/run';
+export { StateDictReader } from './engine/state-dict-reader';
+export { mergeModelFolders, MERGE_CONFIG_NAME, type ModelFolderMerge, type ModelFolderMergeResult } from './files/merge-folders';
+export { openModuleMasks, decodeMask, MASK_FILE_NAMES, type ModuleMaskFile } from './files/module-masks';
+export { readRecipe, parseRecipe, recipeOf, type MergeRecipe } from './recipe';
+export * from './grid-search';
+export { createMergeCommand } from './cli';

@@ -1,0 +1,41 @@
+import type { MergedTensor } from './plan';
+
+/**
+ * Float32 inputs of one chunk of a merged tensor: entries `[start, start + length)`, or the
+ * whole tensor for a merger that needs whole tensors. The arrays belong to the engine, may be
+ * overwritten, and are reused for the next chunk.
+ */
+export interface TensorBatch {
+  tensor: MergedTensor;
+  /** Index of the chunk's first entry within the tensor. */
+  start: number;
+  /** Base model values. */
+  base: Float32Array;
+  /** One row per fine-tuned model: its task vector (`ft - base`) or its values, as `Merger.rowsAsDeltas` selects. */
+  rows: Float32Array[];
+}
+
+/**
+ * One merge method as the streaming engine runs it. The engine reads every merged tensor in
+ * sorted name order once per prepare pass, then once more for the merge pass. A method that needs
+ * global quantities (the TIES threshold and majority sign) computes them in prepare passes, so
+ * the model never has to be in memory whole.
+ */
+export interface Merger {
+  /** Whether rows hold task vectors (`ft - base`) rather than fine-tuned values. */
+  readonly rowsAsDeltas: boolean;
+  /** Whether every batch must hold a whole tensor (per-tensor thresholds, matrix solves); otherwise chunks. */
+  readonly wholeTensors: boolean;
+  /** Number of passes over all merged tensors before the merge pass. */
+  readonly preparePasses: number;
+  /** Names each prepare pass, for logs. */
+  passName?(pass: number): string;
+  /** Consumes one batch during prepare pass `pass`. */
+  prepare?(pass: number, batch: TensorBatch): void;
+  /** Called after every tensor went through prepare pass `pass`. */
+  finishPass?(pass: number): void;
+  /** Returns the merged values of one batch; may return one of the batch's arrays. */
+  merge(batch: TensorBatch): Float32Array;
+  /** Called after the merge pass, to log totals. */
+  finish?(): void;
+}
