@@ -5,3 +5,4 @@ export * from './tasks';
 export * from './corpora';
 export * from './batching';
 export * from './hub';
+export * from './builtin';
