@@ -16,6 +16,7 @@ module.exports = {
   projects: [
     ...packageProjects,
     { ...packageConfig(path.join(__dirname, 'test')), displayName: 'e2e', testMatch: ['<rootDir>/**/*.test.ts'] },
+    { ...packageConfig(path.join(__dirname, 'tools')), displayName: 'tools', testMatch: ['<rootDir>/generators/**/*.test.ts'] },
   ],
   reporters: ['default', '<rootDir>/tools/jest/summary-reporter.js'],
   maxWorkers: 2,
