@@ -91,7 +91,8 @@ async function main(): Promise<void> {
     console.log(`native GEMM accelerator not measured: ${native.reason}`);
     return;
   }
-  console.log(`\nnative GEMM accelerator (${native.threads} threads) against the XNNPACK path, GFLOP/s`);
+  const threads = `${native.threads} thread${native.threads === 1 ? '' : 's'}`;
+  console.log(`\nnative GEMM accelerator (${threads}) against the XNNPACK path, GFLOP/s`);
   printTable(
     ['shape', 'XNNPACK plain', 'native plain', 'XNNPACK transposeA', 'native transposeA', 'XNNPACK transposeB', 'native transposeB'],
     SHAPES.map((shape, i) => [

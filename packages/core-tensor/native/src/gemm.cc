@@ -149,9 +149,10 @@ void sgemmBatched(const GemmArgs& args, int threads) {
                   buffers);
     }
   };
-  // below a few MFLOP, starting threads costs more than it saves
+  // a thread costs tens of microseconds to start: give each at least about 2 MFLOP of work
   const double flops = 2.0 * args.batch * args.m * args.n * args.k;
-  if (threads <= 1 || flops < 4e6) {
+  threads = static_cast<int>(std::min<double>(threads, flops / 2e6));
+  if (threads <= 1) {
     run(0, args.batch, 0, args.n);
     return;
   }
