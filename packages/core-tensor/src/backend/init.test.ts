@@ -50,7 +50,7 @@ describe('selectBackend', () => {
     expect(info.device).toMatch(/^CPU \(WebAssembly/);
     expect(info.startupMs).toBeGreaterThanOrEqual(0);
     expect(info.skipped).toEqual([
-      { name: 'node-gpu', reason: 'no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)' },
+      { name: 'node-gpu', reason: 'no NVIDIA driver is loaded, /proc/driver/nvidia/version is missing' },
       { name: 'node', reason: '@tensorflow/tfjs-node is not installed' },
     ]);
     expect(info.kernels.map((k) => k.kernelName)).toContain('UnsortedSegmentSum');

@@ -161,7 +161,7 @@ async function startBackend(name: BackendName, environment: BackendEnvironment):
 async function startNodeGpu(environment: BackendEnvironment): Promise<string> {
   // without a driver there is no GPU to find: skip before loading a TensorFlow build for CUDA
   if (environment.nvidiaDriver() === false) {
-    throw new BackendSkip('no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)');
+    throw new BackendSkip('no NVIDIA driver is loaded, /proc/driver/nvidia/version is missing');
   }
   loadNative('node-gpu', environment);
   await activate('tensorflow');
