@@ -296,6 +296,20 @@ describe('AdamW', () => {
     tf.dispose([variable, wrongShape]);
   });
 
+  it('frees all its state on dispose', () => {
+    const variable = tf.variable(tf.ones([4, 3]), true, 'dispose.weight');
+    const grads = { 'dispose.weight': tf.ones([4, 3]) };
+    const before = tf.memory().numTensors;
+
+    const optimizer = new AdamW([variable]);
+    optimizer.step(grads);
+    optimizer.loadStateDict(optimizer.stateDict());
+    optimizer.dispose();
+
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([variable, ...Object.values(grads)]);
+  });
+
   it('keeps the number of tensors constant across steps', () => {
     const variables = [tf.variable(tf.ones([4, 3]), true, 'memory.weight'), tf.variable(tf.ones([3]), true, 'memory.bias')];
     const optimizer = new AdamW(variables, { weightDecay: 0.1 });

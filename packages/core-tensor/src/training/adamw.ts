@@ -219,8 +219,8 @@ export class AdamW {
       const shape = this.parameters.get(name)!.variable.shape;
       this.state.set(name, {
         step: entry.step,
-        expAvg: tf.variable(tf.tensor(entry.expAvg, shape, 'float32'), false),
-        expAvgSq: tf.variable(tf.tensor(entry.expAvgSq, shape, 'float32'), false),
+        expAvg: tf.tidy(() => tf.variable(tf.tensor(entry.expAvg, shape, 'float32'), false)),
+        expAvgSq: tf.tidy(() => tf.variable(tf.tensor(entry.expAvgSq, shape, 'float32'), false)),
       });
     }
   }
@@ -276,10 +276,11 @@ export class AdamW {
   private stateOf(variable: tf.Variable): ParameterState {
     let state = this.state.get(variable.name);
     if (!state) {
+      // tidy frees the zero tensors a variable is created from; the variable itself survives
       state = {
         step: 0,
-        expAvg: tf.variable(tf.zerosLike(variable), false),
-        expAvgSq: tf.variable(tf.zerosLike(variable), false),
+        expAvg: tf.tidy(() => tf.variable(tf.zerosLike(variable), false)),
+        expAvgSq: tf.tidy(() => tf.variable(tf.zerosLike(variable), false)),
       };
       this.state.set(variable.name, state);
     }
