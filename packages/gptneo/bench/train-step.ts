@@ -1,15 +1,23 @@
 /**
  * Times one causal language-modelling training step (forward, backward, AdamW update of every
  * weight) of randomly initialised GPT-Neo models, batch 8 x 128 tokens, and prints seconds per
- * step, tokens per second, the forward / backward / update split and the kernels that take
- * the most time.
+ * step, tokens per second, the forward / backward / update split, the largest wasm heap and the
+ * kernels that take the most time.
  *
- * Run: `npm run bench -w @modularevo/gptneo` (or `nx run gptneo:bench`). Set `BENCH_MODELS=tiny`
- * or `BENCH_MODELS=125M` to run one size, `BENCH_STEPS` for the number of timed steps.
+ * Each size runs in its own child process, because a wasm heap that runs out of memory aborts
+ * the whole backend. When a training step does not fit, the child is run again to time the
+ * forward pass alone.
+ *
+ * Run: `npm run bench -w @modularevo/gptneo` (or `nx run gptneo:bench`). `BENCH_MODELS=tiny,125M`
+ * picks sizes, `BENCH_STEPS` the number of timed steps (default 3). `BENCH_SHARED_IDENTITY=1`
+ * replaces the wasm `Identity` kernel, which copies every tensor that an op saves for its
+ * gradient, with one that shares the data as the cpu backend does, to measure what that saves.
  */
+import { spawnSync } from 'child_process';
+
 import * as tf from '@tensorflow/tfjs-core';
 
-import { initBackend } from '@modularevo/core-tensor';
+import { AdamW, initBackend } from '@modularevo/core-tensor';
 
 import { parseGPTNeoConfig } from '../src/config';
 import { GPTNeoForCausalLM } from '../src/model';
@@ -18,52 +26,21 @@ import { causalLMObjective } from '../src/objective';
 const BATCH = 8;
 const SEQ = 128;
 
+// GPT-Neo 125M values shared by every size.
+const COMMON = { model_type: 'gpt_neo', vocab_size: 50257, max_position_embeddings: 2048, window_size: 256 };
+
 const MODELS: Record<string, Record<string, unknown>> = {
-  tiny: {
-    hidden_size: 64,
-    num_layers: 8,
-    num_heads: 4,
-    attention_types: [[['global', 'local'], 4]],
-  },
-  '125M': {
-    hidden_size: 768,
-    num_layers: 12,
-    num_heads: 12,
-    attention_types: [[['global', 'local'], 6]],
-  },
+  tiny: { hidden_size: 64, num_layers: 8, num_heads: 4, attention_types: [[['global', 'local'], 4]] },
+  '125M': { hidden_size: 768, num_layers: 12, num_heads: 12, attention_types: [[['global', 'local'], 6]] },
 };
 
-// Shared by both sizes: the GPT-Neo 125M values.
-const COMMON = { vocab_size: 50257, max_position_embeddings: 2048, window_size: 256, model_type: 'gpt_neo' };
-
-/** AdamW as `torch.optim.AdamW` computes it (lr 1e-4, weight decay 0.01), one state pair per weight. */
-class BenchAdamW {
-  private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
-  private step = 0;
-
-  constructor(private readonly params: Map<string, tf.Variable>, private readonly lr = 1e-4, private readonly weightDecay = 0.01) {
-    for (const [name, variable] of params) {
-      this.moments.set(name, { m: tf.variable(tf.zerosLike(variable)), v: tf.variable(tf.zerosLike(variable)) });
-    }
-  }
-
-  apply(grads: tf.NamedTensorMap): void {
-    this.step++;
-    const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
-    const stepSize = this.lr / (1 - beta1 ** this.step);
-    const secondCorrection = Math.sqrt(1 - beta2 ** this.step);
-    tf.tidy(() => {
-      for (const [name, variable] of this.params) {
-        const grad = grads[variable.name];
-        const { m, v } = this.moments.get(name)!;
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(grad, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(grad), 1 - beta2)));
-        const decayed = tf.mul(variable, 1 - this.lr * this.weightDecay);
-        const update = tf.div(m, tf.add(tf.div(tf.sqrt(v), secondCorrection), eps));
-        variable.assign(tf.sub(decayed, tf.mul(update, stepSize)));
-      }
-    });
-  }
+/** Figures one size reports to the parent process as its last stdout line. */
+interface Figures {
+  stepSeconds: number;
+  forwardSeconds: number;
+  backwardSeconds: number;
+  updateSeconds: number;
+  heapMiB: number;
 }
 
 function median(values: number[]): number {
@@ -81,29 +58,52 @@ function uniformSource(seed: number): () => number {
   };
 }
 
-function randomBatch(uniform: () => number, vocab: number): number[][] {
-  return Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => Math.floor(uniform() * vocab)));
+// Size of the wasm heap, which only grows, so it is the largest heap used so far.
+function heapMiB(): number {
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8;
+  return heap ? heap.length / 2 ** 20 : NaN;
 }
 
-async function benchModel(label: string, steps: number): Promise<void> {
+// Times the forward pass (loss included) alone, for a model whose training step does not fit.
+async function benchForward(label: string, steps: number): Promise<void> {
+  const config = parseGPTNeoConfig({ ...COMMON, ...MODELS[label] }, `bench config ${label}`);
+  const uniform = uniformSource(1);
+  const model = GPTNeoForCausalLM.fromConfig(config, uniform);
+  const batch = {
+    inputIds: Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => Math.floor(uniform() * config.vocab_size))),
+  };
+  const times = [];
+  for (let i = 0; i <= steps; i++) {
+    const started = performance.now();
+    const loss = tf.tidy(() => causalLMObjective(model, batch).dataSync()[0]);
+    times.push(performance.now() - started);
+    if (i === 0) console.log(`  forward only: warm-up ${(times[0] / 1000).toFixed(2)} s, loss ${loss.toFixed(4)}`);
+  }
+  const forwardSeconds = median(times.slice(1)) / 1000;
+  console.log(`  forward only: median ${forwardSeconds.toFixed(3)} s = ${((BATCH * SEQ) / forwardSeconds).toFixed(1)} tokens/s, largest wasm heap ${heapMiB().toFixed(0)} MiB`);
+}
+
+async function benchModel(label: string, steps: number): Promise<Figures> {
   const config = parseGPTNeoConfig({ ...COMMON, ...MODELS[label] }, `bench config ${label}`);
   const uniform = uniformSource(1);
   const model = GPTNeoForCausalLM.fromConfig(config, uniform);
   const parameterCount = [...model.params.values()].reduce((sum, v) => sum + v.size, 0);
-  const optimizer = new BenchAdamW(model.params);
-  const batch = { inputIds: randomBatch(uniform, config.vocab_size) };
+  const optimizer = new AdamW([...model.params.values()], { lr: 1e-4, weightDecay: 0.01 });
+  const batch = {
+    inputIds: Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => Math.floor(uniform() * config.vocab_size))),
+  };
   console.log(`\n${label}: ${(parameterCount / 1e6).toFixed(1)}M parameters, batch ${BATCH} x ${SEQ} tokens`);
 
-  // one timed step: forward + backward, then the update
+  // one step: forward + backward, then the update; reading a weight waits for the update
   const trainStep = () => {
     const started = performance.now();
     const { value, grads } = tf.variableGrads(() => causalLMObjective(model, batch));
     const loss = value.dataSync()[0];
-    const backwardDone = performance.now();
-    optimizer.apply(grads);
+    const gradientsDone = performance.now();
+    optimizer.step(grads);
     tf.dispose([value, ...Object.values(grads)]);
-    tf.tidy(() => model.parameter('transformer.ln_f.bias').dataSync()); // wait for the update to finish
-    return { loss, gradientMs: backwardDone - started, totalMs: performance.now() - started };
+    model.parameter('transformer.ln_f.bias').dataSync();
+    return { loss, gradientMs: gradientsDone - started, totalMs: performance.now() - started };
   };
   const forwardOnly = () => {
     const started = performance.now();
@@ -111,28 +111,40 @@ async function benchModel(label: string, steps: number): Promise<void> {
     return performance.now() - started;
   };
 
-  // warm-up, then timed steps
+  // warm-up, then timed steps and forward passes
   const warm = trainStep();
-  console.log(`  warm-up step ${(warm.totalMs / 1000).toFixed(2)} s, loss ${warm.loss.toFixed(4)}`);
+  console.log(`  warm-up step ${(warm.totalMs / 1000).toFixed(2)} s, loss ${warm.loss.toFixed(4)}, heap ${heapMiB().toFixed(0)} MiB`);
   const results = [];
   for (let i = 0; i < steps; i++) {
     const result = trainStep();
     results.push(result);
     console.log(`  step ${i + 1}: ${(result.totalMs / 1000).toFixed(2)} s, loss ${result.loss.toFixed(4)}`);
   }
-  const forwards = [];
-  for (let i = 0; i < Math.min(steps, 3); i++) forwards.push(forwardOnly());
+  const forwards = Array.from({ length: steps }, forwardOnly);
 
   const stepMs = median(results.map((r) => r.totalMs));
   const gradientMs = median(results.map((r) => r.gradientMs));
   const forwardMs = median(forwards);
-  console.log(`  median step ${(stepMs / 1000).toFixed(3)} s = ${((BATCH * SEQ) / (stepMs / 1000)).toFixed(1)} tokens/s`);
+  const figures: Figures = {
+    stepSeconds: stepMs / 1000,
+    forwardSeconds: forwardMs / 1000,
+    backwardSeconds: (gradientMs - forwardMs) / 1000,
+    updateSeconds: (stepMs - gradientMs) / 1000,
+    heapMiB: heapMiB(),
+  };
+  console.log(`  median step ${figures.stepSeconds.toFixed(3)} s = ${((BATCH * SEQ) / figures.stepSeconds).toFixed(1)} tokens/s`);
   console.log(
-    `  split: forward ${(forwardMs / 1000).toFixed(3)} s, backward ${((gradientMs - forwardMs) / 1000).toFixed(3)} s, ` +
-      `AdamW update ${((stepMs - gradientMs) / 1000).toFixed(3)} s`,
+    `  split: forward ${figures.forwardSeconds.toFixed(3)} s, backward ${figures.backwardSeconds.toFixed(3)} s, ` +
+      `AdamW update ${figures.updateSeconds.toFixed(3)} s; largest wasm heap ${figures.heapMiB.toFixed(0)} MiB`,
   );
+  await printKernelProfile(model, batch);
+  return figures;
+}
 
-  // kernels of one forward + backward, by total time
+// Kernels of one forward + backward, by total time. Custom-gradient ops appear as "forward"
+// (their forward pass) and "unnamed scope" (their gradient), and their inner kernels are listed
+// too, so those two rows overlap the others.
+async function printKernelProfile(model: GPTNeoForCausalLM, batch: { inputIds: number[][] }): Promise<void> {
   const profile = await tf.profile(() => {
     const { value, grads } = tf.variableGrads(() => causalLMObjective(model, batch));
     value.dataSync();
@@ -143,22 +155,69 @@ async function benchModel(label: string, steps: number): Promise<void> {
     const ms = typeof kernel.kernelTimeMs === 'number' ? kernel.kernelTimeMs : 0;
     byKernel.set(kernel.name, (byKernel.get(kernel.name) ?? 0) + ms);
   }
-  const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
-  const top = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 10);
-  console.log(`  kernels of one forward + backward (${(total / 1000).toFixed(2)} s in kernels):`);
-  for (const [name, ms] of top) console.log(`    ${name.padEnd(18)} ${(ms / 1000).toFixed(3)} s  ${((100 * ms) / total).toFixed(1)}%`);
+  const top = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  console.log('  kernel time of one forward + backward:');
+  for (const [name, ms] of top) console.log(`    ${name.padEnd(18)} ${(ms / 1000).toFixed(3)} s`);
+}
 
-  model.dispose();
+// Registers a wasm Identity kernel that returns the input's data with one more reference
+// instead of a copy. Safe because tfjs never writes into a tensor's data after creating it.
+function shareIdentityData(): void {
+  tf.registerKernel({
+    kernelName: tf.Identity,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as tf.TensorInfo;
+      (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
+  console.log('wasm Identity shares data instead of copying');
+}
+
+// Runs one size in a child process and returns its figures, or undefined when it failed.
+function runChild(label: string, forwardOnly = false): Figures | undefined {
+  const child = spawnSync(process.execPath, [...process.execArgv, __filename], {
+    env: { ...process.env, BENCH_CHILD: label, BENCH_FORWARD_ONLY: forwardOnly ? '1' : '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const lines = child.stdout.trimEnd().split('\n');
+  const result = lines.at(-1)?.startsWith('FIGURES ') ? (JSON.parse(lines.pop()!.slice(8)) as Figures) : undefined;
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (forwardOnly && child.status === 0) return undefined;
+  if (child.status !== 0 || !result) {
+    const reason = child.stderr.split('\n').find((line) => /Error|Aborted|out of bounds/.test(line)) ?? `exit ${child.status}`;
+    console.log(`  ${label} failed: ${reason.trim()} (the wasm heap is limited to 4 GiB)`);
+    return undefined;
+  }
+  return result;
 }
 
 async function main(): Promise<void> {
-  const backend = await initBackend();
-  const labels = process.env.BENCH_MODELS ? process.env.BENCH_MODELS.split(',') : Object.keys(MODELS);
   const steps = Number(process.env.BENCH_STEPS ?? 3);
-  console.log(`GPT-Neo training step on ${backend.name}`);
+
+  // child: one size, figures on the last line
+  const child = process.env.BENCH_CHILD;
+  if (child) {
+    const backend = await initBackend();
+    if (process.env.BENCH_SHARED_IDENTITY && backend.tfjsBackend === 'wasm') shareIdentityData();
+    if (process.env.BENCH_FORWARD_ONLY) {
+      await benchForward(child, steps);
+      return;
+    }
+    console.log(`GPT-Neo training step on ${backend.name}`);
+    const figures = await benchModel(child, steps);
+    console.log(`FIGURES ${JSON.stringify(figures)}`);
+    return;
+  }
+
+  // parent: every requested size, and the forward pass alone where a step did not fit
+  const labels = process.env.BENCH_MODELS ? process.env.BENCH_MODELS.split(',') : Object.keys(MODELS);
   for (const label of labels) {
     if (!MODELS[label]) throw new Error(`Unknown model "${label}"; use ${Object.keys(MODELS).join(', ')}`);
-    await benchModel(label, steps);
+    if (!runChild(label)) runChild(label, true);
   }
 }
 

@@ -4,35 +4,22 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+import { gelu } from '@modularevo/core-tensor';
 
-// x^3 as x * x * x, which is how PyTorch's CPU kernel evaluates pow(x, 3.0); tf.pow is also
-// several times slower on wasm.
-function cube(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, x), x);
-}
+import { lowMemoryGeluNew } from './ops';
 
-// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): NewGELUActivation, also PyTorch's gelu(approximate="tanh").
-function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(SQRT_2_OVER_PI, tf.add(x, tf.mul(0.044715, cube(x))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
-}
-
-// 0.5 x (1 + erf(x / sqrt(2))): the exact GELU.
-function geluErf(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-}
-
+// NewGELUActivation, PyTorch's gelu(approximate="tanh") and AccurateGELUActivation are one
+// formula, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). GELUActivation is the exact erf form.
 const ACTIVATIONS = {
-  gelu: geluErf,
-  gelu_python: geluErf,
-  gelu_new: geluTanh,
-  gelu_pytorch_tanh: geluTanh,
-  gelu_accurate: geluTanh,
+  gelu: gelu,
+  gelu_python: gelu,
+  gelu_new: lowMemoryGeluNew,
+  gelu_pytorch_tanh: lowMemoryGeluNew,
+  gelu_accurate: lowMemoryGeluNew,
   // FastGELUActivation writes the cubic term as x * c * (1 + 0.044715 x^2); kept in that order.
   gelu_fast: (x: tf.Tensor) =>
     tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(tf.mul(x, 0.7978845608), tf.add(1, tf.mul(0.044715, tf.square(x))))))),
-  gelu_10: (x: tf.Tensor) => tf.clipByValue(geluErf(x), -10, 10),
+  gelu_10: (x: tf.Tensor) => tf.clipByValue(gelu(x), -10, 10),
   quick_gelu: (x: tf.Tensor) => tf.mul(x, tf.sigmoid(tf.mul(1.702, x))),
   relu: (x: tf.Tensor) => tf.relu(x),
   relu2: (x: tf.Tensor) => tf.square(tf.relu(x)),

@@ -13,10 +13,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import type { AttentionType } from './config';
+import { FLOAT32_MIN } from '@modularevo/core-tensor';
 
-/** `torch.finfo(torch.float32).min`. */
-export const FLOAT32_MIN = -3.4028234663852886e38;
+import type { AttentionType } from './config';
 
 /**
  * Builds the bias `[batch, 1, seq, seq]` for one attention type. A global layer lets query i see

@@ -10,9 +10,12 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import {
   CheckpointError,
+  crossEntropy,
   formatShape,
   getLogger,
   InvalidInputError,
+  layerNorm,
+  openCheckpoint,
   sameShape,
   toFloat32,
   type ForwardOptions,
@@ -21,7 +24,7 @@ import {
 } from '@modularevo/core-tensor';
 
 import { loadGPTNeoConfig } from './config';
-import { checkTokenizerVocabulary, openModelCheckpoint, saveModelFolder } from './folder';
+import { checkTokenizerVocabulary, saveModelFolder } from './folder';
 import {
   CLASSIFICATION_HEAD_PREFIX,
   classificationHead,
@@ -31,7 +34,6 @@ import {
 } from './heads';
 import { toIntMatrix, type GPTNeoInputs } from './inputs';
 import { GPTNeoForCausalLM } from './model';
-import { crossEntropySum, layerNorm } from './ops';
 import { loadGPTNeoParameters, toStateDict } from './weights';
 
 const log = getLogger('gptneo');
@@ -95,7 +97,7 @@ export class GPTNeoWithClassificationHead {
     const config = loadGPTNeoConfig(dir);
     checkTokenizerVocabulary(dir, config.vocab_size);
 
-    const reader = openModelCheckpoint(dir);
+    const reader = openCheckpoint(dir);
     try {
       const shapes = classificationHeadShapes(config.hidden_size, task.labels.length);
 
@@ -174,7 +176,8 @@ export class GPTNeoWithClassificationHead {
     const pooled = tf.div(summed, counts) as tf.Tensor2D; // [batch, hidden]
 
     // parameter-free layer norm, then the head
-    const normalised = layerNorm(pooled, undefined, undefined, POOLED_LAYER_NORM_EPS) as tf.Tensor2D;
+    const [ones, zeros] = [tf.ones([pooled.shape[1]]) as tf.Tensor1D, tf.zeros([pooled.shape[1]]) as tf.Tensor1D];
+    const normalised = layerNorm(pooled, ones, zeros, POOLED_LAYER_NORM_EPS) as tf.Tensor2D;
     return classificationHead(this.head, normalised, this.numLabels, options);
   }
 
@@ -194,8 +197,7 @@ export class GPTNeoWithClassificationHead {
       }
     }
 
-    const { sum } = crossEntropySum(logits, tf.tensor1d(Int32Array.from(labels), 'int32'));
-    return tf.div(sum, batch);
+    return crossEntropy(logits, tf.tensor1d(Int32Array.from(labels), 'int32'));
   }
 
   /** Copies base and head parameters into one state dict with Hugging Face names. */

@@ -1,53 +1,20 @@
 /**
- * The files of a Hugging Face model folder around the weights: which checkpoint file to open,
- * the tokenizer files to carry along when saving, and whether the tokenizer fits the model.
+ * The files of a Hugging Face model folder around the weights: the tokenizer files to carry
+ * along when saving, whether the tokenizer fits the model, and writing a whole folder.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 
 import {
   CheckpointError,
+  CONFIG_NAME,
   MismatchError,
-  SafetensorsFile,
+  MODEL_METADATA_FILES,
   saveSafetensors,
   writeFolderAtomic,
   writeJsonAtomic,
-  type CheckpointReader,
   type StateDict,
 } from '@modularevo/core-tensor';
-
-/** Tokenizer and generation files that `save_pretrained` writes next to the weights. */
-export const TOKENIZER_FILES = [
-  'tokenizer.json',
-  'vocab.json',
-  'merges.txt',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'added_tokens.json',
-  'generation_config.json',
-];
-
-/**
- * Opens the weights of the model folder `dir`: `model.safetensors`, else `pytorch_model.bin`.
- *
- * @throws CheckpointError when the folder has no weight file this package can read.
- */
-export function openModelCheckpoint(dir: string): CheckpointReader {
-  const safetensors = path.join(dir, 'model.safetensors');
-  if (fs.existsSync(safetensors)) return SafetensorsFile.open(safetensors);
-
-  // NOTE: sharded safetensors and pytorch_model.bin need the readers core-tensor is gaining.
-  for (const name of ['model.safetensors.index.json', 'pytorch_model.bin']) {
-    if (fs.existsSync(path.join(dir, name))) {
-      throw new CheckpointError(
-        path.join(dir, name),
-        'this checkpoint format is not readable yet',
-        'Convert the folder to a single model.safetensors (save_pretrained(..., safe_serialization=True))',
-      );
-    }
-  }
-  throw new CheckpointError(dir, 'no model.safetensors or pytorch_model.bin found', 'Point to a Hugging Face model folder');
-}
 
 /**
  * Returns the number of token ids the tokenizer in `dir` can produce (largest id + 1), from
@@ -92,9 +59,10 @@ export function checkTokenizerVocabulary(dir: string, vocabSize: number): void {
   }
 }
 
-/** Copies the tokenizer and generation files of `from` that exist into `to`. */
+/** Copies the tokenizer and generation files of `from` that exist into `to` (not `config.json`). */
 export function copyTokenizerFiles(from: string, to: string): void {
-  for (const name of TOKENIZER_FILES) {
+  for (const name of MODEL_METADATA_FILES) {
+    if (name === CONFIG_NAME) continue;
     const source = path.join(from, name);
     if (fs.existsSync(source)) fs.copyFileSync(source, path.join(to, name));
   }

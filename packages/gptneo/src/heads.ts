@@ -9,9 +9,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { InvalidInputError, type ForwardOptions, type LinearLayer } from '@modularevo/core-tensor';
+import { dropout, InvalidInputError, layerNorm, type ForwardOptions, type LinearLayer } from '@modularevo/core-tensor';
 
-import { denseLinear, layerNorm } from './ops';
+import { denseLinear } from './ops';
 
 /** Prefix of every head parameter. */
 export const CLASSIFICATION_HEAD_PREFIX = 'classification_head';
@@ -110,13 +110,16 @@ export function classificationHead(
   const [first, second, third] = classificationHeadLayers(x.shape[1], numLabels);
   const apply = (layer: LinearLayer, input: tf.Tensor) =>
     linear(layer, input, params.get(layer.weight)! as tf.Tensor2D, params.get(layer.bias!)! as tf.Tensor1D);
-  const dropout = (input: tf.Tensor, rate: number, site: number) =>
-    options.training ? tf.dropout(input, rate, undefined, options.seed === undefined ? undefined : options.seed + DROPOUT_SEED_OFFSET + site) : input;
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const drop = (input: tf.Tensor, rate: number, site: number) =>
+    options.training ? dropout(input, rate, seed + DROPOUT_SEED_OFFSET + site) : input;
+  const normWeight = params.get(`${CLASSIFICATION_HEAD_PREFIX}.1.weight`)! as tf.Tensor1D;
+  const normBias = params.get(`${CLASSIFICATION_HEAD_PREFIX}.1.bias`)! as tf.Tensor1D;
 
   let h = apply(first, x); // [batch, hidden]
-  h = layerNorm(h, params.get(`${CLASSIFICATION_HEAD_PREFIX}.1.weight`), params.get(`${CLASSIFICATION_HEAD_PREFIX}.1.bias`), HEAD_LAYER_NORM_EPS);
-  h = dropout(tf.relu(h), FIRST_DROPOUT, 0);
+  h = layerNorm(h, normWeight, normBias, HEAD_LAYER_NORM_EPS);
+  h = drop(tf.relu(h), FIRST_DROPOUT, 0);
   h = apply(second, h); // [batch, hidden / 2]
-  h = dropout(tf.relu(h), SECOND_DROPOUT, 1);
+  h = drop(tf.relu(h), SECOND_DROPOUT, 1);
   return apply(third, h) as tf.Tensor2D; // [batch, classes]
 }

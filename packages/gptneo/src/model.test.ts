@@ -1,11 +1,12 @@
+import * as fs from 'fs';
 import * as path from 'path';
 
 import * as tf from '@tensorflow/tfjs-core';
 
 import { initBackend, SafetensorsFile, type LinearFn } from '@modularevo/core-tensor';
-import { modelFixturesOfType, readJsonFixture } from '@modularevo/test-support';
+import { modelFixturesOfType, readJsonFixture, temporaryDir } from '@modularevo/test-support';
 
-import { worstMismatch } from '../test/helpers';
+import { copyModelFolder, worstMismatch } from '../test/helpers';
 import { greedyGenerate } from './generation';
 import { GPTNeoForCausalLM } from './model';
 
@@ -15,9 +16,23 @@ beforeAll(async () => {
   await initBackend();
 });
 
-describe.each(modelFixturesOfType('gpt_neo').map(({ name, dir }) => [name, dir]))('GPT-Neo parity on %s', (name, dir) => {
+// Every fixture, loaded once from model.safetensors and once from a copy of its folder that keeps
+// only pytorch_model.bin.
+const WEIGHT_FILES = ['model.safetensors', 'pytorch_model.bin'];
+const parityCases = modelFixturesOfType('gpt_neo').flatMap(({ name, dir }) =>
+  WEIGHT_FILES.map((weights) => [name, weights, dir] as const),
+);
+
+function folderWithOnly(dir: string, weights: string): string {
+  const copy = copyModelFolder(dir, path.join(temporaryDir(), path.basename(dir)));
+  for (const other of WEIGHT_FILES.filter((name) => name !== weights)) fs.rmSync(path.join(copy, other));
+  return copy;
+}
+
+describe.each(parityCases)('GPT-Neo parity on %s from %s', (name, weights, fixtureDir) => {
+  const dir = folderWithOnly(fixtureDir, weights);
   const reference = readJsonFixture('models', name, 'reference.json');
-  const arrays = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
+  const arrays = SafetensorsFile.open(path.join(fixtureDir, 'reference.safetensors'));
   const mask: number[][] = reference.attention_mask;
   const seq = mask[0].length;
   let model: GPTNeoForCausalLM;
@@ -141,6 +156,20 @@ describe('GPT-Neo padding and layers', () => {
       expect(worstMismatch(custom.dataSync(), dense.dataSync(), { abs: 1e-5, rel: 1e-5 })).toBeUndefined();
     });
     expect(seen.sort()).toEqual(model.linearLayers().map((layer) => layer.name).sort());
+  });
+
+  it('replays seeded dropout in training', () => {
+    const dropping = new GPTNeoForCausalLM(
+      { ...model.config, embed_dropout: 0.1, attention_dropout: 0.1, resid_dropout: 0.1 },
+      model.params,
+    );
+    tf.tidy(() => {
+      const inputs = { inputIds: [[1, 2, 3, 4, 5]] };
+      const run = (options: { training?: boolean; seed?: number }) => Array.from(dropping.forward(inputs, options).logits.dataSync());
+      expect(run({ training: true, seed: 3 })).toEqual(run({ training: true, seed: 3 }));
+      expect(run({ training: true, seed: 3 })).not.toEqual(run({ training: true, seed: 4 }));
+      expect(run({})).toEqual(Array.from(model.forward(inputs).logits.dataSync()));
+    });
   });
 
   it('rejects ids outside the vocabulary', () => {

@@ -6,14 +6,23 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { getLogger, type ForwardOptions, type LinearFn, type LinearLayer, type StateDict } from '@modularevo/core-tensor';
+import {
+  dropout,
+  getLogger,
+  InvalidInputError,
+  openCheckpoint,
+  type ForwardOptions,
+  type LinearFn,
+  type LinearLayer,
+  type StateDict,
+} from '@modularevo/core-tensor';
 
 import { activation } from './activations';
 import { attentionBias } from './attention-mask';
 import { loadGPTNeoConfig, type AttentionType, type GPTNeoConfig } from './config';
-import { checkTokenizerVocabulary, openModelCheckpoint, saveModelFolder } from './folder';
+import { checkTokenizerVocabulary, saveModelFolder } from './folder';
 import { checkInputs, type GPTNeoInputs } from './inputs';
-import { denseLinear, embedding, layerNorm, matMul } from './ops';
+import { denseLinear, lowMemoryLayerNorm, maskedSoftmax } from './ops';
 import { initGPTNeoParameters, loadGPTNeoParameters, TIED_WEIGHTS, toStateDict } from './weights';
 
 const log = getLogger('gptneo');
@@ -45,7 +54,8 @@ export interface GPTNeoCausalLMOutput extends GPTNeoModelOutput {
 interface Pass {
   linear: LinearFn;
   training: boolean;
-  seed: number | undefined;
+  /** Seed of the first dropout site; later sites count up from it. */
+  seed: number;
   dropoutSites: number;
 }
 
@@ -76,7 +86,7 @@ export class GPTNeoForCausalLM {
   static fromPretrained(dir: string): GPTNeoForCausalLM {
     const config = loadGPTNeoConfig(dir);
     checkTokenizerVocabulary(dir, config.vocab_size);
-    const reader = openModelCheckpoint(dir);
+    const reader = openCheckpoint(dir);
     try {
       const { params, unusedKeys } = loadGPTNeoParameters(reader, config);
       if (unusedKeys.length > 0) {
@@ -96,7 +106,7 @@ export class GPTNeoForCausalLM {
   /** Returns the parameter `name`, following tied names (`lm_head.weight` is `transformer.wte.weight`). */
   parameter(name: string): tf.Variable {
     const variable = this.params.get(name) ?? this.params.get(TIED_WEIGHTS[name] ?? '');
-    if (!variable) throw new Error(`GPT-Neo has no parameter "${name}"`);
+    if (!variable) throw new InvalidInputError(`GPT-Neo has no parameter "${name}"; see gptNeoParameterShapes for the names`);
     return variable;
   }
 
@@ -116,7 +126,7 @@ export class GPTNeoForCausalLM {
     const pass: Pass = {
       linear: options.linear ?? denseLinear,
       training: options.training ?? false,
-      seed: options.seed,
+      seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
       dropoutSites: 0,
     };
 
@@ -127,15 +137,16 @@ export class GPTNeoForCausalLM {
     }
 
     // token and position embeddings
-    const tokens = embedding(this.parameter('transformer.wte.weight') as tf.Tensor2D, checked.inputIds); // [batch, seq, hidden]
-    const positions = embedding(this.parameter('transformer.wpe.weight') as tf.Tensor2D, checked.positionIds); // [batch, seq, hidden]
+    const tokens = tf.gather(this.parameter('transformer.wte.weight'), checked.inputIds); // [batch, seq, hidden]
+    const positions = tf.gather(this.parameter('transformer.wpe.weight'), checked.positionIds); // [batch, seq, hidden]
     let hidden = this.dropout(pass, tf.add(tokens, positions), config.embed_dropout) as tf.Tensor3D;
 
-    // blocks
+    // blocks, each in its own tidy so that only what backpropagation saved outlives the block
     const hiddenStates: tf.Tensor3D[] = [];
     config.attention_layers.forEach((kind, i) => {
       if (options.outputHiddenStates) hiddenStates.push(hidden);
-      hidden = this.block(pass, i, hidden, biases.get(kind)!);
+      const input = hidden;
+      hidden = tf.tidy(() => this.block(pass, i, input, biases.get(kind)!));
     });
 
     // final layer norm
@@ -211,12 +222,12 @@ export class GPTNeoForCausalLM {
     const value = splitHeads(this.linear(pass, `${attention}.v_proj`, x));
 
     // masked attention weights
-    const scores = matMul(query, key, true); // [batch, heads, seq, head_dim] @ [.., head_dim, seq] -> [batch, heads, seq, seq]
-    let weights = tf.softmax(tf.add(scores, bias)); // bias [batch, 1, seq, seq] broadcasts over heads
+    const scores = tf.matMul(query, key, false, true); // [batch, heads, seq, head_dim] @ [.., head_dim, seq] -> [batch, heads, seq, seq]
+    let weights = maskedSoftmax(scores, bias); // bias [batch, 1, seq, seq] broadcasts over heads
     weights = this.dropout(pass, weights, this.config.attention_dropout);
 
     // mix values and merge heads
-    const mixed = matMul(weights, value); // [batch, heads, seq, seq] @ [batch, heads, seq, head_dim] -> [batch, heads, seq, head_dim]
+    const mixed = tf.matMul(weights, value); // [batch, heads, seq, seq] @ [batch, heads, seq, head_dim] -> [batch, heads, seq, head_dim]
     const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [batch, seq, hidden]); // [batch, seq, hidden]
     return this.dropout(pass, this.linear(pass, `${attention}.out_proj`, merged), this.config.resid_dropout);
   }
@@ -234,14 +245,16 @@ export class GPTNeoForCausalLM {
   }
 
   private layerNorm(prefix: string, x: tf.Tensor): tf.Tensor {
-    return layerNorm(x, this.parameter(`${prefix}.weight`), this.parameter(`${prefix}.bias`), this.config.layer_norm_epsilon);
+    const weight = this.parameter(`${prefix}.weight`) as tf.Tensor1D;
+    const bias = this.parameter(`${prefix}.bias`) as tf.Tensor1D;
+    return lowMemoryLayerNorm(x, weight, bias, this.config.layer_norm_epsilon);
   }
 
   // Dropout only in training; each call site gets its own seed so a seeded step replays exactly.
   private dropout(pass: Pass, x: tf.Tensor, rate: number): tf.Tensor {
     if (!pass.training || rate === 0) return x;
     const site = pass.dropoutSites++;
-    return tf.dropout(x, rate, undefined, pass.seed === undefined ? undefined : pass.seed + site);
+    return dropout(x, rate, pass.seed + site);
   }
 }
 

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@modularevo/core-tensor';
 import { modelFixturesOfType, readJsonFixture } from '@modularevo/test-support';
 
+import { worstMismatch } from '../test/helpers';
 import { GPTNeoForCausalLM } from './model';
 import { causalLMLabels, causalLMLoss, causalLMObjective, evaluatePerplexity, IGNORE_INDEX } from './objective';
 
@@ -42,6 +43,19 @@ describe.each(modelFixturesOfType('gpt_neo').map(({ name, dir }) => [name, dir])
       causalLMObjective(model, inputs).dataSync()[0],
     ]);
     expect(Math.abs(fromLogits - objective)).toBeLessThanOrEqual(1e-6);
+  });
+
+  it('gives the same loss and gradients in chunks', () => {
+    // 3 rows per chunk, so the 18 predicting rows of the fixture split into 6 chunks
+    const chunked = { logitsChunkElements: 3 * model.config.vocab_size };
+    const whole = tf.variableGrads(() => causalLMObjective(model, inputs));
+    const inChunks = tf.variableGrads(() => causalLMObjective(model, inputs, chunked));
+    expect(Math.abs(inChunks.value.dataSync()[0] - whole.value.dataSync()[0])).toBeLessThanOrEqual(1e-6);
+    for (const [name, gradient] of Object.entries(whole.grads)) {
+      const worst = worstMismatch(inChunks.grads[name].dataSync(), gradient.dataSync(), { abs: 1e-6, rel: 1e-4 });
+      expect({ name, worst }).toEqual({ name, worst: undefined });
+    }
+    tf.dispose([whole.value, inChunks.value, ...Object.values(whole.grads), ...Object.values(inChunks.grads)]);
   });
 
   it('weighs perplexity batches by tokens', () => {

@@ -133,7 +133,7 @@ export function toStateDict(params: Map<string, tf.Variable>): StateDict {
   return state;
 }
 
-/** How the keys of one checkpoint relate to `GPTNeoForCausalLM` parameter names. */
+/** Mapping from `GPTNeoForCausalLM` parameter names to the keys of one checkpoint. */
 interface KeyLayout {
   keyOf(name: string): string;
 }
