@@ -23,7 +23,7 @@ import {
   type StateDict,
 } from '@modularevo/core-tensor';
 
-import { loadGPTNeoConfig } from './config';
+import { gptNeoConfigToJson, loadGPTNeoConfig } from './config';
 import { checkTokenizerVocabulary, saveModelFolder } from './folder';
 import {
   CLASSIFICATION_HEAD_PREFIX,
@@ -214,7 +214,7 @@ export class GPTNeoWithClassificationHead {
    */
   async save(dir: string, options: SaveOptions = {}): Promise<void> {
     await saveModelFolder(dir, {
-      config: this.base.config.raw,
+      config: gptNeoConfigToJson(this.base.config),
       state: this.stateDict(),
       tokenizerFrom: options.tokenizerFrom ?? this.base.sourceDir,
       json: { [TASK_FILE]: { task: this.task.task, labels: this.task.labels, head: CLASSIFICATION_HEAD_PREFIX } },

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { CheckpointError } from '@modularevo/core-tensor';
 import { modelFixturesOfType, temporaryDir } from '@modularevo/test-support';
 
-import { expandAttentionTypes, loadGPTNeoConfig, parseGPTNeoConfig } from './config';
+import { expandAttentionTypes, gptNeoConfigToJson, loadGPTNeoConfig, parseGPTNeoConfig } from './config';
 
 const fixtureDirs = modelFixturesOfType('gpt_neo').map(({ name, dir }) => [name, dir]);
 const base = () => JSON.parse(fs.readFileSync(path.join(fixtureDirs[0][1], 'config.json'), 'utf8'));
@@ -18,6 +18,17 @@ describe.each(fixtureDirs)('config of %s', (_name, dir) => {
     expect(config.intermediate_size).toBe(raw.intermediate_size ?? 4 * raw.hidden_size);
     expect(config.tie_word_embeddings).toBe(raw.tie_word_embeddings ?? true);
     expect(config.raw).toEqual(raw);
+  });
+
+  it('writes back unchanged, or with changes', () => {
+    const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    const config = loadGPTNeoConfig(dir);
+    expect(gptNeoConfigToJson(config)).toEqual(raw);
+    expect(gptNeoConfigToJson({ ...config, window_size: 8, tie_word_embeddings: false })).toEqual({
+      ...raw,
+      window_size: 8,
+      tie_word_embeddings: false,
+    });
   });
 });
 

@@ -38,7 +38,7 @@ export interface GPTNeoConfig {
   bos_token_id: number | null;
   eos_token_id: number | null;
   tie_word_embeddings: boolean;
-  /** The parsed `config.json` object with every key, so saving writes back what was read. */
+  /** The parsed `config.json` object with every key, so saving keeps the keys this package does not use. */
   raw: Record<string, unknown>;
 }
 
@@ -158,6 +158,44 @@ export function parseGPTNeoConfig(json: unknown, source = 'config.json'): GPTNeo
     tie_word_embeddings: tie as boolean,
     raw: { ...raw },
   };
+}
+
+/**
+ * Returns the `config.json` object for `config`: every key that was read, with the GPT-Neo keys
+ * taken from the parsed fields, so a changed field is saved. A key the file did not have is added
+ * only when its value differs from the default, and `intermediate_size` stays null when the file
+ * had null and the width is still 4 * hidden_size, so an unchanged config saves as it was read.
+ */
+export function gptNeoConfigToJson(config: GPTNeoConfig): Record<string, unknown> {
+  const json: Record<string, unknown> = { ...config.raw };
+  const keys = [
+    'model_type',
+    'vocab_size',
+    'max_position_embeddings',
+    'hidden_size',
+    'num_layers',
+    'num_heads',
+    'attention_types',
+    'attention_layers',
+    'window_size',
+    'activation_function',
+    'layer_norm_epsilon',
+    'resid_dropout',
+    'embed_dropout',
+    'attention_dropout',
+    'initializer_range',
+    'bos_token_id',
+    'eos_token_id',
+    'tie_word_embeddings',
+  ] as const;
+  for (const key of keys) {
+    const isDefault = key in DEFAULTS && config[key] === DEFAULTS[key as keyof typeof DEFAULTS];
+    if (key in config.raw || !isDefault) json[key] = config[key];
+  }
+
+  const implicitWidth = (config.raw.intermediate_size ?? null) === null && config.intermediate_size === 4 * config.hidden_size;
+  json.intermediate_size = implicitWidth ? null : config.intermediate_size;
+  return json;
 }
 
 /**

@@ -19,7 +19,7 @@ import {
 
 import { activation } from './activations';
 import { attentionBias } from './attention-mask';
-import { loadGPTNeoConfig, type AttentionType, type GPTNeoConfig } from './config';
+import { gptNeoConfigToJson, loadGPTNeoConfig, type AttentionType, type GPTNeoConfig } from './config';
 import { checkTokenizerVocabulary, saveModelFolder } from './folder';
 import { checkInputs, type GPTNeoInputs } from './inputs';
 import { denseLinear, lowMemoryLayerNorm, maskedSoftmax } from './ops';
@@ -187,7 +187,7 @@ export class GPTNeoForCausalLM {
    */
   async savePretrained(dir: string, options: { tokenizerFrom?: string; overwrite?: boolean } = {}): Promise<void> {
     await saveModelFolder(dir, {
-      config: this.config.raw,
+      config: gptNeoConfigToJson(this.config),
       state: this.stateDict(),
       tokenizerFrom: options.tokenizerFrom ?? this.sourceDir,
       overwrite: options.overwrite,

@@ -128,6 +128,30 @@ describe.each(fixtures)('weights of %s', (name, dir) => {
   });
 });
 
+describe('untied lm_head', () => {
+  it('keeps its own weight through save and load', async () => {
+    const config = { ...loadGPTNeoConfig(fixtures[0][1]), tie_word_embeddings: false };
+    const model = GPTNeoForCausalLM.fromConfig(config, seededUniform(2));
+    const out = path.join(temporaryDir(), 'untied');
+    try {
+      expect(model.parameter('lm_head.weight')).not.toBe(model.parameter('transformer.wte.weight'));
+      await model.savePretrained(out, { tokenizerFrom: fixtures[0][1] });
+    } finally {
+      model.dispose();
+    }
+
+    const state = loadSafetensors(path.join(out, 'model.safetensors'));
+    expect(state.has('lm_head.weight')).toBe(true);
+    const loaded = GPTNeoForCausalLM.fromPretrained(out);
+    try {
+      expect(loaded.config.tie_word_embeddings).toBe(false);
+      expect(Array.from(loaded.parameter('lm_head.weight').dataSync())).toEqual(Array.from(state.get('lm_head.weight')!.data as Float32Array));
+    } finally {
+      loaded.dispose();
+    }
+  });
+});
+
 describe('initialised weights', () => {
   it('follows the transformers init', () => {
     const config = loadGPTNeoConfig(fixtures[0][1]);
