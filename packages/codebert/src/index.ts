@@ -1,1 +1,12 @@
-export {};
+export * from './config';
+export * from './weights';
+export * from './inputs';
+export * from './model';
+export * from './heads';
+export * from './objective';
+export * from './corpus';
+export * from './task-model';
+export * from './clone';
+export * from './search';
+export * from './tasks';
+export * from './architecture';
