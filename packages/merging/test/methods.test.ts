@@ -1,4 +1,4 @@
-import { setLogLevel, type StateDict } from '@modularevo/core-tensor';
+import { getLogger, setLogLevel, type StateDict } from '@modularevo/core-tensor';
 
 import {
   averageMerge,
@@ -10,6 +10,8 @@ import {
   tiesMerge,
   type MergeConfig,
 } from '../src';
+import { TIES_SAMPLING } from '../src/methods/ties';
+import { THRESHOLD_LIMITS } from '../src/methods/ties-global-threshold';
 import { fineTune, randomStateDict, seededRandom, valuesOf, withDType } from './helpers';
 
 setLogLevel('warn');
@@ -157,6 +159,61 @@ describe('TIES', () => {
       const merged = await tiesMerge(base, models, { trim: 1, tiesThreshold, ...FORCE });
       for (const name of base.keys()) expect(valuesOf(merged, name)).toEqual(valuesOf(base, name));
     }
+  });
+});
+
+describe('TIES threshold search', () => {
+  const base = quantisedBase(15);
+  const models = [quantisedFineTune(base, 16, 0.2), quantisedFineTune(base, 17, 0.5), quantisedFineTune(base, 18, 0.1)];
+  const saved = { sampling: { ...TIES_SAMPLING }, limits: { ...THRESHOLD_LIMITS } };
+  afterEach(() => {
+    Object.assign(TIES_SAMPLING, saved.sampling);
+    Object.assign(THRESHOLD_LIMITS, saved.limits);
+  });
+
+  // each setting forces one path of the search (named by its log line); every path gives the exact result
+  const paths: [string, () => void, RegExp][] = [
+    ['sampled range', () => Object.assign(TIES_SAMPLING, { minEntries: 0, fraction: 1 / 4 }), /sampled magnitude histogram/],
+    [
+      'missed range, then exact',
+      () => {
+        Object.assign(TIES_SAMPLING, { minEntries: 0, fraction: 1 / 4 });
+        THRESHOLD_LIMITS.marginSigmas = -50;
+      },
+      /missed a threshold, so exact histogram passes follow/,
+    ],
+    [
+      'wide range abandoned',
+      () => {
+        Object.assign(TIES_SAMPLING, { minEntries: 0, fraction: 1 / 8 });
+        THRESHOLD_LIMITS.maxOccupiedBuckets = 0;
+      },
+      /range is too wide, so an exact histogram pass follows/,
+    ],
+    ['too many waiting entries', () => (THRESHOLD_LIMITS.maxPendingEntries = 3), /signs get a pass of their own/],
+  ];
+
+  it.each(paths)('%s gives the exact merge', async (_path, setUp, logLine) => {
+    setUp();
+    const info = jest.spyOn(getLogger('merging'), 'info');
+    setLogLevel('info');
+    try {
+      for (const used of [models.slice(0, 2), models]) {
+        const coefficients = used.map((_, index) => 1 - index * 0.3);
+        const merged = await mergeStateDicts(base, used, { method: 'ties', trim: 0.6, coefficients, ...FORCE }, { chunkEntries: 11 });
+        expect(flatValues(merged)).toEqual(addToFlatBase(base, referenceTies(base, used, 0.6, coefficients)));
+      }
+      expect(info.mock.calls.some(([line]) => logLine.test(String(line)))).toBe(true);
+    } finally {
+      setLogLevel('warn');
+      info.mockRestore();
+    }
+  });
+
+  it('a sampled first pass leaves the distance check to the next', async () => {
+    Object.assign(TIES_SAMPLING, { minEntries: 0, fraction: 1 / 4 });
+    const unrelated = randomStateDict(19);
+    await expect(mergeStateDicts(base, [unrelated, models[0]], { method: 'ties', trim: 0.5 })).rejects.toThrow(/is not a fine-tune/);
   });
 });
 

@@ -26,10 +26,15 @@ export interface Merger {
   readonly rowsAsDeltas: boolean;
   /** Whether every batch must hold a whole tensor (per-tensor thresholds, matrix solves); otherwise chunks. */
   readonly wholeTensors: boolean;
-  /** Number of passes over all merged tensors before the merge pass. */
+  /** Number of passes over all merged tensors before the merge pass; may grow while passes run. */
   readonly preparePasses: number;
   /** Names each prepare pass, for logs. */
   passName?(pass: number): string;
+  /**
+   * Fraction of every chunk that prepare pass `pass` reads (default 1). A sampled pass sees a
+   * contiguous part of each chunk, and its rows are not measured for the distance check.
+   */
+  sampleFraction?(pass: number): number;
   /** Consumes one batch during prepare pass `pass`. */
   prepare?(pass: number, batch: TensorBatch): void;
   /** Called after every tensor went through prepare pass `pass`. */

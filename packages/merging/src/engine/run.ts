@@ -3,6 +3,7 @@ import { fromFloat32, getLogger, toFloat32, type CheckpointReader, type RawTenso
 import type { ResolvedMergeConfig } from '../config';
 import { ExcludeFilter } from '../exclude';
 import { createMerger } from '../methods/registry';
+import { mix32 } from '../random';
 import { BatchReader } from './batch-reader';
 import { BufferPool } from './buffers';
 import { DistanceCheck } from './distance';
@@ -76,26 +77,30 @@ export async function runMerge(
   const pool = new BufferPool();
   const reader = new BatchReader(base, models, merger.rowsAsDeltas, pool);
   const check = new DistanceCheck(base, models);
-  const passes = merger.preparePasses + 1;
   const chunkEntries = options.chunkEntries ?? DEFAULT_CHUNK_ENTRIES;
-  let distances: number[] = [];
+  let distances: number[] | undefined;
+  let passes = 0;
 
   try {
-    // prepare passes
+    // prepare passes (the merger may add passes as it goes); the first full one measures distances
     for (let pass = 0; pass < merger.preparePasses; pass++) {
-      const measure = pass === 0 ? check : undefined;
-      await forEachTensor(plan, `pass ${pass + 1}/${passes} (${merger.passName?.(pass) ?? 'prepare'})`, (tensor) => {
+      const fraction = merger.sampleFraction?.(pass) ?? 1;
+      const measure = fraction >= 1 && !distances ? check : undefined;
+      const label = `pass ${pass + 1}/${merger.preparePasses + 1} (${merger.passName?.(pass) ?? 'prepare'})`;
+      await forEachTensor(plan, label, (tensor) => {
         forEachChunk(tensor, merger, chunkEntries, (start, length) => {
-          merger.prepare?.(pass, reader.load(tensor, start, length, pool.float32('base', length), measure));
+          const [first, count] = sampleOf(tensor, start, length, fraction);
+          merger.prepare?.(pass, reader.load(tensor, first, count, pool.float32('base', count), measure));
         });
       });
       merger.finishPass?.(pass);
-      if (pass === 0) distances = check.verify(config.warnDistance, config.maxDistance, config.force);
+      if (measure) distances = check.verify(config.warnDistance, config.maxDistance, config.force);
+      passes++;
     }
 
     // merge pass: each chunk's base values are read straight into the output tensor
-    const measure = merger.preparePasses === 0 ? check : undefined;
-    await forEachTensor(plan, `pass ${passes}/${passes} (merge)`, (tensor) => {
+    const measure = distances ? undefined : check;
+    await forEachTensor(plan, `pass ${passes + 1}/${passes + 1} (merge)`, (tensor) => {
       const output = pool.float32('output', tensor.numel);
       forEachChunk(tensor, merger, chunkEntries, (start, length) => {
         const target = output.subarray(start, start + length);
@@ -105,7 +110,8 @@ export async function runMerge(
       const dtype = config.dtype ?? tensor.dtype;
       sink.write(tensor.name, { dtype, shape: tensor.shape, data: fromFloat32(dtype, output) });
     });
-    if (merger.preparePasses === 0) distances = check.verify(config.warnDistance, config.maxDistance, config.force);
+    if (measure) distances = check.verify(config.warnDistance, config.maxDistance, config.force);
+    passes++;
     merger.finish?.();
   } finally {
     reader.close();
@@ -124,7 +130,7 @@ export async function runMerge(
     mergedEntries: plan.totalEntries,
     unmerged: plan.unmerged,
     leftOut: plan.leftOut,
-    distances,
+    distances: distances ?? [],
     passes,
     seconds,
   };
@@ -133,6 +139,18 @@ export async function runMerge(
 function forEachChunk(tensor: MergedTensor, merger: Merger, chunkEntries: number, visit: (start: number, length: number) => void): void {
   const chunk = merger.wholeTensors ? Math.max(1, tensor.numel) : chunkEntries;
   for (let start = 0; start < tensor.numel; start += chunk) visit(start, Math.min(chunk, tensor.numel - start));
+}
+
+/**
+ * Returns the part `[first, first + count)` of the chunk `[start, start + length)` that a pass
+ * reading `fraction` of every chunk visits: a contiguous run at an offset that depends only on the
+ * chunk's position, so the sample spreads over every tensor and is the same in every run.
+ */
+function sampleOf(tensor: MergedTensor, start: number, length: number, fraction: number): [number, number] {
+  if (fraction >= 1) return [start, length];
+  const count = Math.max(1, Math.ceil(length * fraction));
+  const offset = mix32(tensor.offset + start) % (length - count + 1);
+  return [start + offset, count];
 }
 
 function convertUnmerged(tensor: RawTensor, config: ResolvedMergeConfig): RawTensor {

@@ -18,13 +18,11 @@ export type DareSettings = Pick<ResolvedMergeConfig, 'drop' | 'dropStrategy' | '
 export class DareMerger implements Merger {
   readonly rowsAsDeltas = true;
   readonly wholeTensors: boolean;
-  readonly preparePasses: number;
 
   constructor(
     private readonly settings: DareSettings,
     private readonly inner: Merger,
   ) {
-    this.preparePasses = inner.preparePasses;
     // the magnitude drop ranks each tensor's entries, so it needs the whole tensor
     this.wholeTensors = inner.wholeTensors || settings.dropStrategy === 'magnitude';
     log.info(
@@ -33,8 +31,16 @@ export class DareMerger implements Merger {
     );
   }
 
+  get preparePasses(): number {
+    return this.inner.preparePasses;
+  }
+
   passName(pass: number): string {
     return this.inner.passName?.(pass) ?? 'prepare';
+  }
+
+  sampleFraction(pass: number): number {
+    return this.inner.sampleFraction?.(pass) ?? 1;
   }
 
   prepare(pass: number, batch: TensorBatch): void {

@@ -1,60 +1,71 @@
 /**
  * TIES kernels for the common case of two fine-tuned models, each one loop over the chunk that
  * reads both task vectors once. They compute exactly what the general step sequence computes
- * (mark bucket entries, scale, sum, count signs; trim, scale, elect, disjoint mean, add to base),
+ * (count against the threshold ranges, scale, sum, count signs; trim, scale, elect, disjoint mean,
+ * add to base),
  * which the tests check, and run about twice as fast in V8 because intermediate rows are never
  * written back to memory.
  */
 import type { SignCounts } from '../steps/consensus';
-import { ABS_MASK, LOW_BITS, bitsOf, type BucketRefinement } from '../steps/selection';
+import { ABS_MASK, LOW_BITS, bitsOf, type RangeRefinement } from '../steps/selection';
 import type { TrimCursor } from '../steps/trim';
 import type { PendingEntries } from './pending-entries';
 
 /**
- * Second histogram pass over one chunk of two task vectors: counts the low bits of the entries in
- * each model's threshold bucket, stores the entries where either model is in its bucket in
- * `pending`, and adds the elected signs of all other entries to `signs`.
+ * Second pass over one chunk of two task vectors: counts each model's magnitudes below its bucket
+ * range and the low bits of those inside it, stores the entries where either model is inside its
+ * range in `pending` (unless it is undefined), and adds the elected signs of all other entries to `signs`.
  */
 export function refineAndCountSignsOfTwo(
   first: Float32Array,
   second: Float32Array,
-  refinements: readonly BucketRefinement[],
+  refinements: readonly RangeRefinement[],
   coefficients: readonly number[],
   offset: number,
-  pending: PendingEntries,
+  pending: PendingEntries | undefined,
   signs: SignCounts,
 ): void {
   const firstBits = bitsOf(first);
   const secondBits = bitsOf(second);
-  const firstBucket = refinements[0].location.bucket;
-  const secondBucket = refinements[1].location.bucket;
+  const [firstRange, secondRange] = refinements;
+  const firstLow = firstRange.low;
+  const secondLow = secondRange.low;
+  const firstSpan = firstRange.high - firstLow;
+  const secondSpan = secondRange.high - secondLow;
   const firstScale = Math.fround(coefficients[0]);
   const secondScale = Math.fround(coefficients[1]);
   const rows = [first, second];
+  let firstBelow = 0;
+  let secondBelow = 0;
   let positive = 0;
   let negative = 0;
 
   for (let i = 0; i < first.length; i++) {
     const firstMagnitude = firstBits[i] & ABS_MASK;
     const secondMagnitude = secondBits[i] & ABS_MASK;
-    const firstHigh = firstMagnitude >>> LOW_BITS;
-    const secondHigh = secondMagnitude >>> LOW_BITS;
+    // bucket offsets from the range start; below the range they wrap to large unsigned values
+    const firstOffset = ((firstMagnitude >>> LOW_BITS) - firstLow) >>> 0;
+    const secondOffset = ((secondMagnitude >>> LOW_BITS) - secondLow) >>> 0;
+    firstBelow += +((firstMagnitude >>> LOW_BITS) < firstLow);
+    secondBelow += +((secondMagnitude >>> LOW_BITS) < secondLow);
 
-    // rare: an entry inside a threshold bucket waits for the exact threshold
-    if (firstHigh === firstBucket || secondHigh === secondBucket) {
-      if (firstHigh === firstBucket) refinements[0].addBits(firstMagnitude);
-      if (secondHigh === secondBucket) refinements[1].addBits(secondMagnitude);
-      pending.push(offset + i, rows, i);
+    // rare: an entry inside a range waits for the exact threshold
+    if (firstOffset <= firstSpan || secondOffset <= secondSpan) {
+      if (firstOffset <= firstSpan) firstRange.addBits(firstMagnitude);
+      if (secondOffset <= secondSpan) secondRange.addBits(secondMagnitude);
+      pending?.push(offset + i, rows, i);
       continue;
     }
 
-    // decided: kept above the bucket, dropped below it
-    const a = Math.fround(first[i] * firstScale) * +(firstHigh > firstBucket);
-    const b = Math.fround(second[i] * secondScale) * +(secondHigh > secondBucket);
+    // decided: kept above the range, dropped below it
+    const a = Math.fround(first[i] * firstScale) * +((firstMagnitude >>> LOW_BITS) > firstRange.high);
+    const b = Math.fround(second[i] * secondScale) * +((secondMagnitude >>> LOW_BITS) > secondRange.high);
     const sum = Math.fround(a + b);
     positive += +(sum > 0);
     negative += +(sum < 0);
   }
+  firstRange.below += firstBelow;
+  secondRange.below += secondBelow;
   signs.positive += positive;
   signs.negative += negative;
 }

@@ -19,13 +19,22 @@ export type TiesSettings = Pick<
 >;
 
 /**
- * Way the trim thresholds are found.
- * - `histogram`: global scope. Pass 1 histograms the magnitudes of each model, and pass 2 finds
- *   the exact k-th magnitude inside the histogram bucket and counts the elected signs.
- * - `fixed`: the rule is known up front (trim rate 0 keeps all, 1 drops all), so one pass counts signs.
- * - `tensor`: per-tensor scope. One pass finds each tensor's threshold and counts signs.
+ * Sampling of the first global-threshold pass. Above `minEntries` merged entries, the first
+ * pass reads `fraction` of every chunk, which is enough to place the threshold range. Tests
+ * lower the limits to exercise the sampled and fallback paths on small models.
  */
-type ThresholdMode = 'histogram' | 'fixed' | 'tensor';
+export const TIES_SAMPLING = { minEntries: 1 << 22, fraction: 1 / 32 };
+
+/**
+ * Step of the TIES prepare passes.
+ * - `histogram`: global scope; histograms every magnitude, or a sample of them.
+ * - `refine`: global scope; finds the exact thresholds inside the histogram's ranges and counts
+ *   the elected signs.
+ * - `signs`: the trim rules are known (rate 0 or 1, or after `refine`), so one pass counts signs.
+ * - `tensor`: per-tensor scope; finds each tensor's thresholds and counts signs in one pass.
+ * - `done`: the merge pass can run.
+ */
+type Phase = 'histogram' | 'refine' | 'signs' | 'tensor' | 'done';
 
 /**
  * TIES merging. Each task vector is trimmed to its largest-magnitude entries and scaled by its
@@ -39,14 +48,15 @@ type ThresholdMode = 'histogram' | 'fixed' | 'tensor';
 export class TiesMerger implements Merger {
   readonly rowsAsDeltas = true;
   readonly wholeTensors: boolean;
-  readonly preparePasses: number;
 
-  private readonly mode: ThresholdMode;
+  private phase: Phase;
+  private plannedPasses: number;
+  private sampling: boolean;
   private readonly k: number;
   private readonly threshold: GlobalTrimThreshold;
   private globalRules: TrimRule[];
   private readonly tensorRules = new Map<string, TrimRule[]>();
-  private readonly signs: SignCounts = { positive: 0, negative: 0 };
+  private signs: SignCounts = { positive: 0, negative: 0 };
   private majority = 0;
   private mergeCursors: TrimCursor[] | undefined;
   private readonly keptPerModel: number[];
@@ -60,19 +70,20 @@ export class TiesMerger implements Merger {
     this.k = trimCount(plan.totalEntries, settings.trim);
     this.threshold = new GlobalTrimThreshold(this.k, plan.totalEntries, settings.tiesThreshold, settings.coefficients);
     this.keptPerModel = new Array<number>(models).fill(0);
+    this.sampling = plan.totalEntries > TIES_SAMPLING.minEntries;
 
     if (settings.trim > 0 && settings.trimScope === 'tensor') {
-      this.mode = 'tensor';
+      this.phase = 'tensor';
       this.globalRules = [];
     } else if (this.k <= 0 || this.k >= plan.totalEntries) {
-      this.mode = 'fixed';
+      this.phase = 'signs';
       this.globalRules = new Array<TrimRule>(models).fill(this.k <= 0 ? KEEP_ALL : DROP_ALL);
     } else {
-      this.mode = 'histogram';
+      this.phase = 'histogram';
       this.globalRules = [];
     }
-    this.preparePasses = this.mode === 'histogram' ? 2 : 1;
-    this.wholeTensors = this.mode === 'tensor';
+    this.plannedPasses = this.phase === 'histogram' ? 2 : 1;
+    this.wholeTensors = this.phase === 'tensor';
 
     if (settings.trim > 0) {
       const scope = settings.trimScope === 'global' ? `k = ${this.k} of ${plan.totalEntries} entries per model` : 'per tensor';
@@ -80,53 +91,76 @@ export class TiesMerger implements Merger {
     }
   }
 
-  passName(pass: number): string {
-    if (this.mode === 'histogram') return pass === 0 ? 'magnitude histogram' : 'trim threshold and sign election';
-    return this.mode === 'tensor' ? 'trim thresholds and sign election' : 'sign election';
+  /** Passes planned so far; a missed sampled range or too many waiting entries add passes. */
+  get preparePasses(): number {
+    return this.plannedPasses;
   }
 
-  prepare(pass: number, batch: TensorBatch): void {
-    if (this.mode === 'histogram' && pass === 0) {
-      this.threshold.addToHistograms(batch.rows);
-    } else if (this.mode === 'histogram') {
-      const length = batch.base.length;
-      const first = batch.tensor.offset + batch.start;
-      const ambiguous = this.pool.bytes('ambiguous', length);
-      this.threshold.refineAndCountSigns(batch.rows, first, ambiguous, this.pool.float32('sums', length), this.signs);
-    } else {
-      const cursors = this.mode === 'tensor' ? this.tensorCursors(batch, true) : this.globalRules.map((rule) => new TrimCursor(rule));
-      this.trimAndScale(batch, cursors);
-      const sums = this.pool.float32('sums', batch.base.length);
-      sumRows(batch.rows, sums);
-      countSigns(sums, this.signs);
+  passName(): string {
+    switch (this.phase) {
+      case 'histogram':
+        return this.sampling ? 'sampled magnitude histogram' : 'magnitude histogram';
+      case 'refine':
+        return 'trim thresholds and sign election';
+      case 'tensor':
+        return 'per-tensor trim thresholds and sign election';
+      default:
+        return 'sign election';
     }
   }
 
-  finishPass(pass: number): void {
-    if (this.mode === 'histogram' && pass === 0) {
-      this.threshold.locateBuckets();
-      return;
+  sampleFraction(): number {
+    return this.phase === 'histogram' && this.sampling ? TIES_SAMPLING.fraction : 1;
+  }
+
+  prepare(_pass: number, batch: TensorBatch): void {
+    switch (this.phase) {
+      case 'histogram':
+        this.threshold.addToHistograms(batch.rows);
+        return;
+      case 'refine': {
+        const length = batch.base.length;
+        const first = batch.tensor.offset + batch.start;
+        const ambiguous = this.pool.bytes('ambiguous', length);
+        this.threshold.refineAndCountSigns(batch.rows, first, ambiguous, this.pool.float32('sums', length), this.signs);
+        return;
+      }
+      case 'signs':
+      case 'tensor': {
+        const cursors = this.phase === 'tensor' ? this.tensorCursors(batch, true) : this.globalRules.map((rule) => new TrimCursor(rule));
+        this.trimAndScale(batch, cursors);
+        const sums = this.pool.float32('sums', batch.base.length);
+        sumRows(batch.rows, sums);
+        countSigns(sums, this.signs);
+        return;
+      }
     }
-    if (this.mode === 'histogram') this.globalRules = this.threshold.resolve(this.signs);
-    this.majority = majoritySign(this.signs);
-    log.info(
-      `TIES elected signs: ${this.signs.positive} positive, ${this.signs.negative} negative; ` +
-        `entries with a zero sum take the majority sign ${this.majority}`,
-    );
-    this.globalRules.forEach((rule, model) =>
-      log.info(`TIES model ${model + 1}: trim threshold |delta| = ${thresholdOf(rule)} (${describeTies(rule)})`),
-    );
+  }
+
+  finishPass(): void {
+    switch (this.phase) {
+      case 'histogram':
+        this.threshold.locateRanges();
+        this.phase = 'refine';
+        return;
+      case 'refine':
+        this.finishRefine();
+        return;
+      default:
+        this.finishSigns();
+    }
   }
 
   merge(batch: TensorBatch): Float32Array {
     // trim, then scale each model's task vector
     let cursors: TrimCursor[];
-    if (this.mode === 'tensor') {
+    if (this.wholeTensors) {
       cursors = this.tensorCursors(batch, false);
     } else {
       this.mergeCursors ??= this.globalRules.map((rule) => new TrimCursor(rule));
       cursors = this.mergeCursors;
     }
+
     const { rows, base } = batch;
     if (rows.length === 2) {
       mergeTwo(rows[0], rows[1], cursors, this.settings.coefficients, this.majority, this.settings.scalingCoefficient, base);
@@ -138,7 +172,7 @@ export class TiesMerger implements Merger {
       disjointMerge(rows, this.majority, merged);
       addScaled(base, merged, this.settings.scalingCoefficient, base);
     }
-    if (this.mode === 'tensor') cursors.forEach((cursor, model) => (this.keptPerModel[model] += cursor.kept));
+    if (this.wholeTensors) cursors.forEach((cursor, model) => (this.keptPerModel[model] += cursor.kept));
     return base;
   }
 
@@ -146,6 +180,41 @@ export class TiesMerger implements Merger {
     const total = this.plan.totalEntries;
     const kept = this.mergeCursors ? this.mergeCursors.map((cursor) => cursor.kept) : this.keptPerModel;
     kept.forEach((count, model) => log.info(`TIES model ${model + 1}: kept ${count} of ${total} entries`));
+  }
+
+  /** Takes the refine pass's outcome: done, one more pass for the signs, or exact histogram passes. */
+  private finishRefine(): void {
+    const outcome = this.threshold.resolve(this.signs);
+    if (outcome.kind === 'missed') {
+      log.info('TIES: the sampled threshold range missed a threshold, so exact histogram passes follow');
+      this.threshold.restart();
+      this.sampling = false;
+      this.signs = { positive: 0, negative: 0 };
+      this.phase = 'histogram';
+      this.plannedPasses += 2;
+      return;
+    }
+    this.globalRules = outcome.rules;
+    if (outcome.kind === 'rules-only') {
+      this.signs = { positive: 0, negative: 0 };
+      this.phase = 'signs';
+      this.plannedPasses += 1;
+      return;
+    }
+    this.finishSigns();
+  }
+
+  /** Fixes the majority sign and logs the trim rules. */
+  private finishSigns(): void {
+    this.phase = 'done';
+    this.majority = majoritySign(this.signs);
+    log.info(
+      `TIES elected signs: ${this.signs.positive} positive, ${this.signs.negative} negative; ` +
+        `entries with a zero sum take the majority sign ${this.majority}`,
+    );
+    this.globalRules.forEach((rule, model) =>
+      log.info(`TIES model ${model + 1}: trim threshold |delta| = ${thresholdOf(rule)} (${describeTies(rule)})`),
+    );
   }
 
   /** Replaces each row by its trimmed, scaled task vector. */

@@ -1,5 +1,5 @@
 import { seededRandom } from '../../test/helpers';
-import { MagnitudeHistogram, BucketRefinement, kthMagnitude, magnitudeBits, magnitudeOfBits } from './selection';
+import { MagnitudeHistogram, RangeRefinement, kthMagnitude, magnitudeBits, magnitudeOfBits } from './selection';
 
 /** Reference: sort every magnitude and read the k-th (1-based). */
 function sortedKth(arrays: Float32Array[], k: number) {
@@ -59,10 +59,28 @@ describe('kthMagnitude', () => {
     const histogram = new MagnitudeHistogram();
     arrays.forEach((values) => histogram.add(values));
     const k = 600;
-    const refinement = new BucketRefinement(histogram.locate(k), k);
+    const bucket = histogram.bucketAt(k);
+    const refinement = new RangeRefinement(bucket, bucket);
     arrays.forEach((values) => refinement.add(values));
 
-    expect(refinement.result()).toEqual(kthMagnitude(arrays, k));
+    expect(refinement.result(k)).toEqual(kthMagnitude(arrays, k));
     expect(histogram.total).toBe(1200);
+  });
+
+  it('a bucket range finds every rank inside it and no other', () => {
+    const arrays = randomArrays(6, [500, 500], 0.3);
+    const histogram = new MagnitudeHistogram();
+    arrays.forEach((values) => histogram.add(values));
+    const refinement = new RangeRefinement(histogram.bucketAt(300), histogram.bucketAt(700));
+    arrays.forEach((values) => refinement.add(values));
+
+    for (let k = 1; k <= 1000; k += 7) {
+      const result = refinement.result(k);
+      const inside = k > refinement.below && k <= refinement.below + refinement.inRange;
+      expect(result === undefined).toBe(!inside);
+      if (result) expect(result).toEqual(kthMagnitude(arrays, k));
+    }
+    expect(refinement.result(300)).toBeDefined();
+    expect(refinement.result(700)).toBeDefined();
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Exact k-th smallest magnitude of many float32 values without keeping them all in memory.
  * Magnitudes are ranked by their IEEE bit patterns, which order like the values for non-negative
- * floats. A histogram of the high 20 bits finds the bucket that contains the k-th value, and a
- * second count of the low 11 bits inside that bucket finds the value itself.
+ * floats. A histogram of the high 20 bits finds the bucket that contains the k-th value (or, from
+ * a sample, a range of buckets that very likely does), and a second count of the low 11 bits
+ * inside that range finds the value itself.
  */
 
 const LOW_BITS = 11;
@@ -19,14 +20,6 @@ export function bitsOf(values: Float32Array): Uint32Array {
 export function magnitudeOfBits(bits: number): number {
   const word = new Uint32Array([bits]);
   return new Float32Array(word.buffer)[0];
-}
-
-/** Position of the k-th smallest magnitude after the first histogram pass. */
-export interface BucketLocation {
-  /** High-bit bucket that contains the k-th smallest magnitude. */
-  bucket: number;
-  /** Number of entries in lower buckets. */
-  countBelow: number;
 }
 
 /** The k-th smallest magnitude and how many entries are below and equal to it. */
@@ -60,58 +53,75 @@ export class MagnitudeHistogram {
     this.total += values.length;
   }
 
-  /** Returns the bucket holding the k-th smallest magnitude (1 <= k <= total). */
-  locate(k: number): BucketLocation {
+  /** Returns the high-bit bucket of the k-th smallest counted magnitude (1 <= k <= total). */
+  bucketAt(k: number): number {
     let below = 0;
     for (let bucket = 0; bucket < HIGH_BUCKETS; bucket++) {
-      const count = bucket === 0 ? this.lowest : this.counts[bucket];
-      if (below + count >= k) return { bucket, countBelow: below };
-      below += count;
+      below += bucket === 0 ? this.lowest : this.counts[bucket];
+      if (below >= k) return bucket;
     }
     throw new RangeError(`rank ${k} exceeds the ${this.total} counted magnitudes`);
   }
 }
 
-/** Histogram of the low 11 magnitude bits of the entries in one high-bit bucket (the second pass). */
-export class BucketRefinement {
-  private readonly counts = new Float64Array(LOW_BUCKETS);
+/**
+ * Second counting pass: the number of magnitudes below a range of high-bit buckets, and the low
+ * bits of every magnitude inside the range, so the k-th smallest magnitude is found exactly when
+ * it lies in the range. Counts are kept only for the buckets that occur.
+ */
+export class RangeRefinement {
+  private readonly counts = new Map<number, Float64Array>();
+  /** Number of magnitudes in buckets below `low`. */
+  below = 0;
+  /** Number of magnitudes inside the range. */
+  inRange = 0;
 
+  /** Covers the high-bit buckets `low` to `high` inclusive. */
   constructor(
-    readonly location: BucketLocation,
-    readonly k: number,
+    readonly low: number,
+    readonly high: number,
   ) {}
 
-  /** Returns whether a magnitude bit pattern falls into the bucket. */
-  contains(bits: number): boolean {
-    return bits >>> LOW_BITS === this.location.bucket;
+  /** Number of buckets inside the range that hold counts, a measure of the memory used. */
+  get occupiedBuckets(): number {
+    return this.counts.size;
   }
 
-  /** Counts one magnitude bit pattern that falls into the bucket. */
+  /** Counts one magnitude bit pattern inside the range. */
   addBits(bits: number): void {
-    this.counts[bits & (LOW_BUCKETS - 1)]++;
+    const bucket = bits >>> LOW_BITS;
+    let counts = this.counts.get(bucket);
+    if (!counts) {
+      counts = new Float64Array(LOW_BUCKETS);
+      this.counts.set(bucket, counts);
+    }
+    counts[bits & (LOW_BUCKETS - 1)]++;
+    this.inRange++;
   }
 
-  /** Counts the magnitudes of `values` that fall into the bucket. */
+  /** Counts the magnitudes of `values`: those below the range, and the low bits of those inside it. */
   add(values: Float32Array): void {
     const bits = bitsOf(values);
-    const bucket = this.location.bucket;
     for (let i = 0; i < bits.length; i++) {
       const magnitude = bits[i] & ABS_MASK;
-      if (magnitude >>> LOW_BITS === bucket) this.counts[magnitude & (LOW_BUCKETS - 1)]++;
+      const bucket = magnitude >>> LOW_BITS;
+      if (bucket < this.low) this.below++;
+      else if (bucket <= this.high) this.addBits(magnitude);
     }
   }
 
-  /** Returns the exact k-th smallest magnitude once every entry of the bucket was counted. */
-  result(): KthMagnitude {
-    let below = this.location.countBelow;
-    for (let low = 0; low < LOW_BUCKETS; low++) {
-      const count = this.counts[low];
-      if (below + count >= this.k) {
-        return { bits: (this.location.bucket << LOW_BITS) | low, countLess: below, countEqual: count };
+  /** Returns the exact k-th smallest magnitude, or undefined when it lies outside the range. */
+  result(k: number): KthMagnitude | undefined {
+    if (k <= this.below || k > this.below + this.inRange) return undefined;
+    let below = this.below;
+    for (const bucket of [...this.counts.keys()].sort((a, b) => a - b)) {
+      const counts = this.counts.get(bucket)!;
+      for (let low = 0; low < LOW_BUCKETS; low++) {
+        if (below + counts[low] >= k) return { bits: (bucket << LOW_BITS) | low, countLess: below, countEqual: counts[low] };
+        below += counts[low];
       }
-      below += count;
     }
-    throw new RangeError(`rank ${this.k} was not found in bucket ${this.location.bucket}: a pass missed some values`);
+    return undefined;
   }
 }
 
@@ -119,9 +129,10 @@ export class BucketRefinement {
 export function kthMagnitude(arrays: readonly Float32Array[], k: number): KthMagnitude {
   const histogram = new MagnitudeHistogram();
   for (const values of arrays) histogram.add(values);
-  const refinement = new BucketRefinement(histogram.locate(k), k);
+  const bucket = histogram.bucketAt(k);
+  const refinement = new RangeRefinement(bucket, bucket);
   for (const values of arrays) refinement.add(values);
-  return refinement.result();
+  return refinement.result(k)!;
 }
 
 /** Returns the bit pattern of |value| for a float32 value. */
