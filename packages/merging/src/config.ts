@@ -129,7 +129,13 @@ export function resolveMergeConfig(config: MergeConfig, modelCount: number): Res
   }
   const method = config.method;
 
-  // coefficients
+  // coefficients, which average merging and RegMean do not use
+  const weighted = method !== 'average' && method !== 'regmean' && !(method === 'dare' && config.apply === 'average');
+  if (!weighted && (config.coefficients !== undefined || config.scalingCoefficient !== undefined)) {
+    throw new InvalidInputError(
+      `${method === 'dare' ? 'dare with apply average' : method} takes no coefficients; use task_arithmetic or ties to weight the models`,
+    );
+  }
   const defaultCoefficient = method === 'fisher' ? 1 / modelCount : 1;
   const coefficients = config.coefficients ?? new Array<number>(modelCount).fill(defaultCoefficient);
   if (coefficients.length !== modelCount) {
@@ -174,6 +180,9 @@ export function resolveMergeConfig(config: MergeConfig, modelCount: number): Res
   }
 
   // Fisher and RegMean
+  if (config.statistics && method !== 'fisher' && method !== 'regmean') {
+    throw new InvalidInputError(`Statistics only apply to fisher and regmean, not to ${method}`);
+  }
   const statistics = config.statistics ?? {};
   if (method === 'fisher' && !statistics.fisher) {
     throw new InvalidInputError('Fisher merging needs Fisher statistics: give one statistics file per model (--statistics)');

@@ -105,6 +105,8 @@ describe('invalid settings', () => {
     ['NaN coefficient', { method: 'task_arithmetic', coefficients: [1, NaN] }, /coefficient 2/],
     ['output dtype', { method: 'average', dtype: 'F8' as never }, /Invalid output dtype "F8"/],
     ['fisher without statistics', { method: 'fisher' }, /needs Fisher statistics/],
+    ['coefficients for average', { method: 'average', coefficients: [1, 2] }, /average takes no coefficients/],
+    ['statistics for ties', { method: 'ties', statistics: {} }, /Statistics only apply to fisher and regmean/],
   ];
 
   it.each(cases)('%s', async (_name, config, message) => {
