@@ -1,1 +1,4 @@
 export * from './sparse';
+export * from './accounting';
+export * from './measure';
+export * from './cli';

@@ -1,12 +1,12 @@
 // Sparse-times-dense product y = x W^T for a CSR weight W, built for linear layers whose weights
 // are mostly masked out.
 //
-// x is first transposed, block of 128 tokens by block, to xt [blocks, cols, 128], so one nonzero
-// W[o, i] multiplies the contiguous token row xt[block, i] with vector FMAs: the inner loop reads
-// one scalar weight and up to 8 vectors of xt, and keeps the output row's accumulators in
-// registers. One block of xt (cols * 512 bytes) is contiguous, so it stays in the L2 cache while
-// the nonzeros gather from it; a [cols, tokens] layout would put its rows a power-of-two stride
-// apart, and measured 2 to 4 times slower at 1024 tokens from cache-set conflicts. Rows are
+// x is first transposed, one block of at most 128 tokens at a time, to xt [blocks, cols, width].
+// One nonzero W[o, i] then multiplies the contiguous token row xt[block, i] with vector FMAs. The
+// inner loop reads one scalar weight and up to 8 vectors of xt, and keeps the output row's
+// accumulators in registers. Each block of xt is contiguous, so it stays in the L2 cache while the
+// nonzeros gather from it. A plain [cols, tokens] layout puts its rows a power-of-two stride apart,
+// which measured 2 to 4 times slower at 1024 tokens, probably from cache-set conflicts. Rows are
 // computed in groups of 16 into a small tile that is then transposed into y, so y is written one
 // cache line per token.
 //
@@ -33,6 +33,10 @@ constexpr int MAX_VECTORS = 8;           // vectors of accumulators per output r
 constexpr int BLOCK = VEC * MAX_VECTORS;  // tokens per block
 constexpr int GROUP = 16;                // rows per output tile
 constexpr int PREFETCH = 8;              // nonzeros ahead whose xt row is prefetched
+// NOTE: bytes of xt one token block may take, half of a 1 MiB L2 cache (AMD Zen 4). It was
+// chosen by timing 512 KiB against 256 KiB and unlimited on that CPU under other load, where the
+// differences were within the noise; other CPUs may prefer another value.
+constexpr long L2_BUDGET = 512 * 1024;
 
 struct AlignedDelete {
   void operator()(float* p) const { std::free(p); }
@@ -62,8 +66,8 @@ using RowKernel = void (*)(const int32_t*, const float*, int, const float*, std:
 constexpr RowKernel ROW_KERNELS[MAX_VECTORS + 1] = {nullptr,        rowKernel<1>, rowKernel<2>, rowKernel<3>, rowKernel<4>,
                                                     rowKernel<5>, rowKernel<6>, rowKernel<7>, rowKernel<8>};
 
-// Transposes the tokens of block `block` of x [tokens, cols] into xt [cols, BLOCK] (that block's
-// part of xt); tokens past the end are zero, so the last block's vectors read zeros there.
+// Transposes the tokens of block `block` of x [tokens, cols] into that block's part of xt,
+// [cols, width]. Tokens past the end are zero, so the last block's vectors read zeros there.
 void transposeBlock(const float* x, int tokens, int cols, int block, int width, float* xt) {
   constexpr int TILE = 32;
   const int t0 = block * width;
@@ -102,9 +106,9 @@ void rowRange(const CsrMatrix& w, const float* xt, int tokens, int width, const 
   }
 }
 
-// Tokens per block: the most vectors (up to 8) whose xt block fits the L2 budget.
+// Tokens per block: the largest number of vectors (up to 8) whose xt block fits L2_BUDGET.
 int blockWidth(int cols, int tokens) {
-  static const long budget = std::getenv("SPMM_BUDGET") ? std::atol(std::getenv("SPMM_BUDGET")) : 512 * 1024;
+  const long budget = L2_BUDGET;
   long vectors = budget / (std::max(cols, 1) * static_cast<long>(VEC * sizeof(float)));
   vectors = std::max(1L, std::min<long>(MAX_VECTORS, vectors));
   vectors = std::min<long>(vectors, (tokens + VEC - 1) / VEC);

@@ -1,6 +1,6 @@
 /**
  * Compressed sparse rows (CSR) of a masked weight matrix, in the PyTorch layout `[out, in]`:
- * row `o` holds the kept entries of output feature `o`.
+ * row `o` contains the kept entries of output feature `o`.
  */
 import { formatShape, InvalidInputError } from '@modularevo/core-tensor';
 
@@ -8,7 +8,7 @@ import { formatShape, InvalidInputError } from '@modularevo/core-tensor';
 export interface CsrMatrix {
   rows: number;
   cols: number;
-  /** `[rows + 1]`: row `r` holds entries `rowPtr[r]` to `rowPtr[r + 1] - 1`. */
+  /** `[rows + 1]`: row `r` contains entries `rowPtr[r]` to `rowPtr[r + 1] - 1`. */
   rowPtr: Int32Array;
   /** `[nnz]` column of each entry, ascending within a row. */
   colIdx: Int32Array;

@@ -1,5 +1,5 @@
 // TODO: @modularevo/gptneo has no committed `architecture` export yet, so this test runs its
-// model class directly; once the export lands, architectures.test.ts covers the gpt_neo fixture
+// model class directly. Once the export lands, architectures.test.ts covers the gpt_neo fixture,
 // and this file can go.
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type LinearFn } from '@modularevo/core-tensor';

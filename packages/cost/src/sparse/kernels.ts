@@ -22,7 +22,7 @@ export interface SparseKernelStatus {
   threads: number;
   /** Vector instructions the native kernel was compiled for (`AVX-512`, `AVX2`, `NEON`, ...). */
   instructionSet?: string;
-  /** Why the native kernel is not in use, when it is not. */
+  /** Reason the native kernel is not in use, when it is not. */
   reason?: string;
 }
 

@@ -10,7 +10,7 @@ import { checkSameBaseModel, countRetained, unpackMask, type BaseModelIdentity, 
 import { csrFromMasked } from './csr';
 import { prepareMatrix, sparseKernelStatus, type PreparedMatrix, type SparseKernelStatus } from './kernels';
 
-/** What a plan needs from a model: `PretrainedModel` of `@modularevo/masking` has both. */
+/** The parts of a model a plan reads; `PretrainedModel` of `@modularevo/masking` has both. */
 export interface SparsePlanModel {
   linearLayers(): LinearLayer[];
   parameter(name: string): tf.Variable;
@@ -54,8 +54,8 @@ export interface SparsePlanOptions {
 
 /**
  * Builds the sparse plan of `model` under `module`: every linear layer whose weight the module
- * masks gets the CSR form of `weight * mask`; layers it does not mask stay dense. Reads the
- * weights once (later changes to them are not seen; build a new plan).
+ * masks gets the CSR form of `weight * mask`, and layers it does not mask stay dense. The weights
+ * are read once, so a plan does not see later changes to them.
  *
  * @throws MismatchError when `options.baseModel` is not the module's base model, when the module
  *   masks a parameter that is not a linear layer of `model`, or a mask has another shape than

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { ModularEvoError, setLogLevel } from '@modularevo/core-tensor';
+import { createCostCommand } from '@modularevo/cost';
 import { createDownloadCommand } from '@modularevo/datasets';
 
 /** Builds the `modularevo` program with every subcommand. */
@@ -14,6 +15,7 @@ export function createProgram(): Command {
 
   // Subcommands are defined by the package that owns the work.
   program.addCommand(createDownloadCommand());
+  program.addCommand(createCostCommand());
   return program;
 }
 

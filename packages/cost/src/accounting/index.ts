@@ -1,0 +1,2 @@
+export * from './sparsity';
+export * from './updates';

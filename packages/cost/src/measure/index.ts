@@ -1,0 +1,4 @@
+export * from './architectures';
+export * from './measure-cost';
+export * from './timing';
+export { TASK_FILE } from './task-model';
