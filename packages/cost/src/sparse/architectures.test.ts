@@ -69,7 +69,9 @@ describe('sparse path through the architectures', () => {
     expect([...covered].sort()).toEqual(architectures.map((architecture) => architecture.name).sort());
   });
 
-  describe.each(fixtures)('$name', ({ dir }) => {
+  // describe.each rejects an empty table, which a checkout without any architecture export gives
+  const described = fixtures.length > 0 ? describe.each(fixtures) : () => () => undefined;
+  described('$name', ({ dir }: { dir: string }) => {
     const architecture = architectureFor(architectures, dir)!;
     let model: PretrainedModel;
     let batch: unknown;
