@@ -26,7 +26,7 @@ export const DEFAULT_TRIM = 0.8;
 /** Default RegMean off-diagonal scaling: off-diagonal Gram entries are multiplied by this. */
 export const DEFAULT_REDUCE_NON_DIAGONAL_RATIO = 0.9;
 
-/** Default value added to every Fisher entry so that the weighted mean never divides by zero. */
+/** Default value added to every Fisher entry, so that the weighted mean does not divide by zero. */
 export const DEFAULT_MINIMAL_FISHER_WEIGHT = 1e-6;
 
 /**

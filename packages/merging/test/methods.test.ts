@@ -210,6 +210,17 @@ describe('TIES threshold search', () => {
     }
   });
 
+  it('DARE before TIES gives the same merge with sampling', async () => {
+    for (const dropStrategy of ['random', 'magnitude'] as const) {
+      const config: MergeConfig = { method: 'dare', drop: 0.3, dropStrategy, apply: 'ties', trim: 0.5, seed: 2, ...FORCE };
+      const exact = await mergeStateDicts(base, models, config, { chunkEntries: 13 });
+      Object.assign(TIES_SAMPLING, { minEntries: 0, fraction: 1 / 4 });
+      const sampled = await mergeStateDicts(base, models, config, { chunkEntries: 13 });
+      Object.assign(TIES_SAMPLING, saved.sampling);
+      expect(flatValues(sampled)).toEqual(flatValues(exact));
+    }
+  });
+
   it('a sampled first pass leaves the distance check to the next', async () => {
     Object.assign(TIES_SAMPLING, { minEntries: 0, fraction: 1 / 4 });
     const unrelated = randomStateDict(19);

@@ -40,6 +40,8 @@ export class DareMerger implements Merger {
   }
 
   sampleFraction(pass: number): number {
+    // the magnitude drop ranks whole tensors, so a part of one would be dropped differently
+    if (this.settings.dropStrategy === 'magnitude') return 1;
     return this.inner.sampleFraction?.(pass) ?? 1;
   }
 
