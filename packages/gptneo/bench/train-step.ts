@@ -11,7 +11,10 @@
  * Run: `npm run bench -w @modularevo/gptneo` (or `nx run gptneo:bench`). `BENCH_MODELS=tiny,125M`
  * picks sizes, `BENCH_STEPS` the number of timed steps (default 3). `BENCH_SHARED_IDENTITY=1`
  * replaces the wasm `Identity` kernel, which copies every tensor that an op saves for its
- * gradient, with one that shares the data as the cpu backend does, to measure what that saves.
+ * gradient, with one that shares the data as the cpu backend does, and
+ * `BENCH_LOW_MEMORY_GRADIENTS=1` computes gradients with `low-memory-gradients.ts`, which frees
+ * memory during the backward pass, and `BENCH_HOST_ADAMW=1` keeps the AdamW moments in JavaScript
+ * memory instead of the wasm heap. These three measure what such changes in core-tensor would save.
  */
 import { spawnSync } from 'child_process';
 
@@ -22,6 +25,7 @@ import { AdamW, initBackend } from '@modularevo/core-tensor';
 import { parseGPTNeoConfig } from '../src/config';
 import { GPTNeoForCausalLM } from '../src/model';
 import { causalLMObjective } from '../src/objective';
+import { lowMemoryVariableGrads } from './low-memory-gradients';
 
 const BATCH = 8;
 const SEQ = 128;
@@ -41,6 +45,56 @@ interface Figures {
   backwardSeconds: number;
   updateSeconds: number;
   heapMiB: number;
+}
+
+const computeGradients = process.env.BENCH_LOW_MEMORY_GRADIENTS ? lowMemoryVariableGrads : (f: () => tf.Scalar) => tf.variableGrads(f);
+
+/** What the bench needs of an optimizer. */
+interface Optimizer {
+  step(grads: tf.NamedTensorMap): void;
+}
+
+/**
+ * AdamW as `torch.optim.AdamW` computes it, with the moments in JavaScript typed arrays, so they
+ * take no room in the 4 GiB wasm heap. Each step reads the gradients and weights back from the
+ * backend and writes the new weights.
+ */
+class HostAdamW implements Optimizer {
+  private readonly moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+  private steps = 0;
+
+  constructor(
+    private readonly parameters: tf.Variable[],
+    private readonly lr: number,
+    private readonly weightDecay: number,
+  ) {}
+
+  step(grads: tf.NamedTensorMap): void {
+    this.steps++;
+    const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
+    const stepSize = this.lr / (1 - beta1 ** this.steps);
+    const secondCorrection = Math.sqrt(1 - beta2 ** this.steps);
+    for (const variable of this.parameters) {
+      const gradient = grads[variable.name]?.dataSync() as Float32Array | undefined;
+      if (!gradient) continue;
+      const values = Float32Array.from(variable.dataSync() as Float32Array);
+      let state = this.moments.get(variable.name);
+      if (!state) {
+        state = { m: new Float32Array(values.length), v: new Float32Array(values.length) };
+        this.moments.set(variable.name, state);
+      }
+      const { m, v } = state;
+      for (let i = 0; i < values.length; i++) {
+        const g = gradient[i];
+        m[i] = beta1 * m[i] + (1 - beta1) * g;
+        v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+        values[i] = values[i] * (1 - this.lr * this.weightDecay) - (stepSize * m[i]) / (Math.sqrt(v[i]) / secondCorrection + eps);
+      }
+      const updated = tf.tensor(values, variable.shape);
+      variable.assign(updated);
+      updated.dispose();
+    }
+  }
 }
 
 function median(values: number[]): number {
@@ -88,7 +142,9 @@ async function benchModel(label: string, steps: number): Promise<Figures> {
   const uniform = uniformSource(1);
   const model = GPTNeoForCausalLM.fromConfig(config, uniform);
   const parameterCount = [...model.params.values()].reduce((sum, v) => sum + v.size, 0);
-  const optimizer = new AdamW([...model.params.values()], { lr: 1e-4, weightDecay: 0.01 });
+  const optimizer: Optimizer = process.env.BENCH_HOST_ADAMW
+    ? new HostAdamW([...model.params.values()], 1e-4, 0.01)
+    : new AdamW([...model.params.values()], { lr: 1e-4, weightDecay: 0.01 });
   const batch = {
     inputIds: Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => Math.floor(uniform() * config.vocab_size))),
   };
@@ -97,7 +153,7 @@ async function benchModel(label: string, steps: number): Promise<Figures> {
   // one step: forward + backward, then the update; reading a weight waits for the update
   const trainStep = () => {
     const started = performance.now();
-    const { value, grads } = tf.variableGrads(() => causalLMObjective(model, batch));
+    const { value, grads } = computeGradients(() => causalLMObjective(model, batch));
     const loss = value.dataSync()[0];
     const gradientsDone = performance.now();
     optimizer.step(grads);
@@ -146,7 +202,7 @@ async function benchModel(label: string, steps: number): Promise<Figures> {
 // too, so those two rows overlap the others.
 async function printKernelProfile(model: GPTNeoForCausalLM, batch: { inputIds: number[][] }): Promise<void> {
   const profile = await tf.profile(() => {
-    const { value, grads } = tf.variableGrads(() => causalLMObjective(model, batch));
+    const { value, grads } = computeGradients(() => causalLMObjective(model, batch));
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
   });
@@ -203,6 +259,8 @@ async function main(): Promise<void> {
   if (child) {
     const backend = await initBackend();
     if (process.env.BENCH_SHARED_IDENTITY && backend.tfjsBackend === 'wasm') shareIdentityData();
+    if (process.env.BENCH_LOW_MEMORY_GRADIENTS) console.log('gradients free memory during the backward pass');
+    if (process.env.BENCH_HOST_ADAMW) console.log('AdamW moments in JavaScript memory');
     if (process.env.BENCH_FORWARD_ONLY) {
       await benchForward(child, steps);
       return;

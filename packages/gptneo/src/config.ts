@@ -163,8 +163,8 @@ export function parseGPTNeoConfig(json: unknown, source = 'config.json'): GPTNeo
 /**
  * Returns the `config.json` object for `config`: every key that was read, with the GPT-Neo keys
  * taken from the parsed fields, so a changed field is saved. A key the file did not have is added
- * only when its value differs from the default, and `intermediate_size` stays null when the file
- * had null and the width is still 4 * hidden_size, so an unchanged config saves as it was read.
+ * only when its value differs from the default. `intermediate_size` stays null when the file had
+ * null and the width is still 4 * hidden_size. An unchanged config therefore saves as it was read.
  */
 export function gptNeoConfigToJson(config: GPTNeoConfig): Record<string, unknown> {
   const json: Record<string, unknown> = { ...config.raw };

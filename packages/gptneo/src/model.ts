@@ -22,7 +22,7 @@ import { attentionBias } from './attention-mask';
 import { gptNeoConfigToJson, loadGPTNeoConfig, type AttentionType, type GPTNeoConfig } from './config';
 import { checkTokenizerVocabulary, saveModelFolder } from './folder';
 import { checkInputs, type GPTNeoInputs } from './inputs';
-import { denseLinear, lowMemoryLayerNorm, maskedSoftmax } from './ops';
+import { denseLinear, embedding, lowMemoryLayerNorm, maskedSoftmax } from './ops';
 import { initGPTNeoParameters, loadGPTNeoParameters, TIED_WEIGHTS, toStateDict } from './weights';
 
 const log = getLogger('gptneo');
@@ -137,8 +137,8 @@ export class GPTNeoForCausalLM {
     }
 
     // token and position embeddings
-    const tokens = tf.gather(this.parameter('transformer.wte.weight'), checked.inputIds); // [batch, seq, hidden]
-    const positions = tf.gather(this.parameter('transformer.wpe.weight'), checked.positionIds); // [batch, seq, hidden]
+    const tokens = embedding(this.parameter('transformer.wte.weight'), checked.inputIds); // [batch, seq, hidden]
+    const positions = embedding(this.parameter('transformer.wpe.weight'), checked.positionIds); // [batch, seq, hidden]
     let hidden = this.dropout(pass, tf.add(tokens, positions), config.embed_dropout) as tf.Tensor3D;
 
     // blocks, each in its own tidy so that only what backpropagation saved outlives the block

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { geluNew, initBackend, layerNorm, linear } from '@modularevo/core-tensor';
 
 import { worstMismatch } from '../test/helpers';
-import { denseLinear, lowMemoryGeluNew, lowMemoryLayerNorm, maskedSoftmax } from './ops';
+import { denseLinear, embedding, lowMemoryGeluNew, lowMemoryLayerNorm, maskedSoftmax } from './ops';
 
 const CLOSE = { abs: 1e-5, rel: 1e-4 };
 
@@ -53,6 +53,29 @@ describe('low-memory ops', () => {
         [filled([4, 6], 4), filled([5, 6], 5)],
       );
     });
+  });
+
+  it('denseLinear with a variable weight matches linear', () => {
+    const weight = tf.variable(filled([5, 6], 11));
+    const bias = tf.variable(filled([5], 12));
+    tf.tidy(() => {
+      expectSameGradients(
+        (x, w, b) => denseLinear(layer, x, w as tf.Tensor2D, b as tf.Tensor1D),
+        (x, w, b) => linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+        [filled([2, 3, 6], 13), weight, bias],
+      );
+    });
+    tf.dispose([weight, bias]);
+  });
+
+  it('embedding sums gradients of repeated ids', () => {
+    const table = tf.variable(filled([6, 3], 14));
+    tf.tidy(() => {
+      const ids = tf.tensor2d([[0, 2, 2], [5, 2, 0]], [2, 3], 'int32');
+      expectSameGradients((t) => embedding(t, ids), (t) => tf.gather(t, ids), [table]);
+      expectSameGradients((t) => embedding(t, ids), (t) => tf.gather(t, ids), [tf.add(table, 0)]);
+    });
+    table.dispose();
   });
 
   it('lowMemoryLayerNorm matches layerNorm', () => {

@@ -1,12 +1,14 @@
 /**
- * Layer ops of the GPT-Neo block with hand-written gradients that keep only their inputs for
- * backpropagation. Their forward passes are the core-tensor ops, so the numbers are the same.
+ * Ops of the GPT-Neo forward pass with hand-written gradients that keep little for
+ * backpropagation: mostly their inputs, and weights that are variables only by reference. Their
+ * forward passes are tfjs or core-tensor ops, so the numbers are the same.
  *
  * Built from elementary tfjs ops, the gradient tape keeps every intermediate result: about 8
  * tensors of `[tokens, intermediate]` for `geluNew`, about 10 of `[tokens, hidden]` for each layer
  * norm, and a transposed weight copy plus the output for each linear layer. The wasm backend also
- * copies every saved tensor. Measured on wasm at hidden size 768 and 8 x 128 tokens, a block kept
- * about 375 MiB for backpropagation with the composed ops and keeps about 120 MiB with these.
+ * copies every saved tensor, weights included. Measured on wasm at hidden size 768 and 8 x 128
+ * tokens, a block kept about 375 MiB for backpropagation with the composed ops and keeps about
+ * 120 MiB with these.
  *
  * NOTE: the same gradients would serve every architecture from core-tensor's `ops/`.
  */
@@ -29,33 +31,28 @@ function withGradient<Args extends tf.Tensor[]>(
 }
 
 // x @ W^T (+ b) on x of any rank. The reshapes happen inside, so the tape keeps only x and W.
-const linearWithBias = withGradient<[tf.Tensor, tf.Tensor, tf.Tensor]>((x, weight, bias, save) => {
-  save([x, weight]);
-  return {
-    value: linear(x, weight as tf.Tensor2D, bias as tf.Tensor1D), // [..., out]
-    gradFunc: (dy, [savedX, savedWeight]) => {
-      const [dx, dWeight, dy2] = linearGradients(dy, savedX, savedWeight);
-      return [dx, dWeight, tf.sum(dy2, 0)];
-    },
+// A weight that is a tf.Variable is read back by reference instead of saved, because the wasm
+// backend saves a tensor by copying it and a variable outlives the backward pass anyway.
+function linearOp(weight: tf.Tensor, hasBias: boolean): (...inputs: tf.Tensor[]) => tf.Tensor {
+  const keepByReference = weight instanceof tf.Variable;
+  const op = (...args: (tf.Tensor | tf.GradSaveFunc)[]): GradientResult => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [x, w, bias] = args.slice(0, -1) as tf.Tensor[];
+    save(keepByReference ? [x] : [x, w]);
+    return {
+      value: linear(x, w as tf.Tensor2D, bias as tf.Tensor1D | undefined), // [..., out]
+      gradFunc: (dy, saved) => {
+        const [savedX, savedWeight] = keepByReference ? [saved[0], weight] : saved;
+        const [outFeatures, inFeatures] = savedWeight.shape;
+        const dy2 = tf.reshape(dy, [-1, outFeatures]); // [rows, out]
+        const x2 = tf.reshape(savedX, [-1, inFeatures]); // [rows, in]
+        const dx = tf.reshape(tf.matMul(dy2, savedWeight), savedX.shape); // [rows, out] @ [out, in] -> [..., in]
+        const dWeight = tf.matMul(dy2, x2, true, false); // [out, rows] @ [rows, in] -> [out, in]
+        return hasBias ? [dx, dWeight, tf.sum(dy2, 0)] : [dx, dWeight];
+      },
+    };
   };
-});
-
-const linearWithoutBias = withGradient<[tf.Tensor, tf.Tensor]>((x, weight, save) => {
-  save([x, weight]);
-  return {
-    value: linear(x, weight as tf.Tensor2D), // [..., out]
-    gradFunc: (dy, [savedX, savedWeight]) => linearGradients(dy, savedX, savedWeight).slice(0, 2),
-  };
-});
-
-// Gradients of y = x W^T: dx = dy W and dW = dy^T x, with the leading axes folded into rows.
-function linearGradients(dy: tf.Tensor, x: tf.Tensor, weight: tf.Tensor): tf.Tensor[] {
-  const [outFeatures, inFeatures] = weight.shape;
-  const dy2 = tf.reshape(dy, [-1, outFeatures]); // [rows, out]
-  const x2 = tf.reshape(x, [-1, inFeatures]); // [rows, in]
-  const dx = tf.reshape(tf.matMul(dy2, weight), x.shape); // [rows, out] @ [out, in] -> [..., in]
-  const dWeight = tf.matMul(dy2, x2, true, false); // [out, rows] @ [rows, in] -> [out, in]
-  return [dx, dWeight, dy2];
+  return tf.customGrad(op as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...inputs: tf.Tensor[]) => tf.Tensor;
 }
 
 /**
@@ -64,7 +61,29 @@ function linearGradients(dy: tf.Tensor, x: tf.Tensor, weight: tf.Tensor): tf.Ten
  * gets no `linear` option.
  */
 export const denseLinear: LinearFn = (_layer, x, weight, bias) =>
-  bias ? linearWithBias(x, weight, bias) : linearWithoutBias(x, weight);
+  bias ? linearOp(weight, true)(x, weight, bias) : linearOp(weight, false)(x, weight);
+
+/**
+ * Looks up rows of `table` (`[rows, width]`) for integer `ids` of any shape, as `tf.gather` does,
+ * and returns `[...ids.shape, width]`. A table that is a tf.Variable is not saved for the
+ * gradient (see `linearOp`); the gradient sums the rows of repeated ids with `unsortedSegmentSum`.
+ */
+export function embedding(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
+  if (!(table instanceof tf.Variable)) return tf.gather(table, ids);
+  const rows = table.shape[0];
+  const lookup = withGradient<[tf.Tensor]>((weights, save) => {
+    save([ids]);
+    return {
+      value: tf.gather(weights, ids), // [...ids.shape, width]
+      gradFunc: (dy, [savedIds]) => {
+        const flatIds = tf.reshape(savedIds, [-1]) as tf.Tensor1D; // [n]
+        const rowsOfDy = tf.reshape(dy, [flatIds.size, -1]); // [n, width]
+        return tf.unsortedSegmentSum(rowsOfDy, flatIds, rows); // [rows, width]
+      },
+    };
+  });
+  return lookup(table);
+}
 
 /**
  * `softmax(scores + bias)` over the last axis, whose gradient keeps only the probabilities.
