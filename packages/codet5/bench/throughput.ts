@@ -3,7 +3,8 @@
  * 8 heads, d_ff 2048, vocab 32100). It times one AdamW training step at batch 8 with 128 source
  * and 64 target tokens, and greedy and 4-beam generation for a batch of 8. Run it with
  * `nx run codet5:bench`; it prints every figure with its unit. `BENCH_STEPS`,
- * `BENCH_MICRO_BATCH`, `BENCH_NEW_TOKENS` and `MODULAREVO_BACKEND` change the run.
+ * `BENCH_MICRO_BATCH`, `BENCH_NEW_TOKENS` and `MODULAREVO_BACKEND` change the run, and
+ * `BENCH_MODEL=<folder>` times a Hugging Face model folder (such as a test fixture) instead.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -63,11 +64,8 @@ async function trainingStep(
   return loss;
 }
 
-async function main(): Promise<void> {
-  setLogLevel('warn');
-  const backend = await initBackend();
-
-  // model
+/** Creates a CodeT5-small-shaped model with random weights. */
+function codeT5SmallShaped(): T5ForConditionalGeneration {
   const config = parseT5Config(
     {
       model_type: 't5',
@@ -88,9 +86,19 @@ async function main(): Promise<void> {
     },
     'codet5-small shape (random weights)',
   );
-  const model = T5ForConditionalGeneration.fromStateDict(config, randomT5Weights(config, 0));
+  return T5ForConditionalGeneration.fromStateDict(config, randomT5Weights(config, 0));
+}
+
+async function main(): Promise<void> {
+  setLogLevel('warn');
+  const backend = await initBackend();
+
+  // model
+  const model = process.env.BENCH_MODEL ? T5ForConditionalGeneration.fromPretrained(process.env.BENCH_MODEL) : codeT5SmallShaped();
+  const config = model.config;
   const parameters = [...model.params.values()].reduce((total, variable) => total + variable.size, 0);
-  process.stdout.write(`backend ${backend.name} (${tf.getBackend()}), ${(parameters / 1e6).toFixed(1)}M parameters\n`);
+  const name = process.env.BENCH_MODEL ?? 'codet5-small shape';
+  process.stdout.write(`backend ${backend.name} (${tf.getBackend()}), ${name}, ${(parameters / 1e6).toFixed(2)}M parameters\n`);
 
   // training step, after one micro-batch of warm-up
   const sources = randomIds(BATCH, SOURCE_LENGTH, config.vocab_size, 1);
@@ -117,9 +125,9 @@ async function main(): Promise<void> {
     // An end-token id outside the random weights' reach is not guaranteed, so count the steps actually run.
     generate(model, prompts, { numBeams, maxNewTokens: NEW_TOKENS, onStep: (step) => (steps = step) });
     const seconds = (performance.now() - started) / 1000;
-    const name = numBeams === 1 ? 'greedy' : `beam-${numBeams}`;
-    print(`${name} generation (batch ${BATCH}, ${steps} new tokens)`, seconds, 's');
-    print(`${name} throughput (output tokens of all inputs)`, (BATCH * steps) / seconds, 'tokens/s', 1);
+    const search = numBeams === 1 ? 'greedy' : `beam-${numBeams}`;
+    print(`${search} generation (batch ${BATCH}, ${steps} new tokens)`, seconds, 's');
+    print(`${search} throughput (output tokens of all inputs)`, (BATCH * steps) / seconds, 'tokens/s', 1);
   }
 
   optimizer.dispose();

@@ -105,7 +105,7 @@ export function beamSearch(
       const currentLength = sequences[0].length + 1;
 
       // best candidates over all beams of each input, by log-probability sum
-      const logits = model.decodeStep(state, tokens, { linear: settings.linear }); // [batch * beams, vocab]
+      const logits = model.decodeStep(state, tokens, { linear: settings.decodeLinear }); // [batch * beams, vocab]
       const { values, indices } = topCandidates(logits, beamScores, batch, numBeams * vocab, candidates);
       logits.dispose();
 

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-import { InvalidInputError, initBackend } from '@modularevo/core-tensor';
+import { InvalidInputError, initBackend, setNativeGemmEnabled } from '@modularevo/core-tensor';
 import { modelFixturesOfType, readJsonFixture } from '@modularevo/test-support';
 
 import { HIDDEN_TOLERANCE, readReferenceArrays, worstExcess, type T5Reference } from '../test/reference';
+import { decodeStepLinear, weightFirstLinear } from './decode-linear';
 import { generate, type GenerationOptions } from './generation';
+import { denseLinear } from './layers';
 import { T5ForConditionalGeneration } from './model';
 
 const fixtures = modelFixturesOfType('t5').map(({ name, dir }) => [name, dir] as const);
@@ -148,6 +150,68 @@ describe.each(fixtures)('T5 generation parity with transformers (%s)', (name, di
     expect(counts).toHaveLength(6);
     expect(new Set(counts).size).toBe(1);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe.each(fixtures)('T5 generation with swapped decode operands (%s)', (name, dir) => {
+  const reference = readJsonFixture<T5Reference>('models', name, 'reference.json');
+  const arrays = readReferenceArrays(dir);
+  const { greedy_hf_generate: greedy, beam_hf_generate: beam } = reference.generation;
+  let model: T5ForConditionalGeneration;
+
+  beforeAll(() => {
+    model = T5ForConditionalGeneration.fromPretrained(dir);
+  });
+  afterAll(() => model.dispose());
+
+  it('picks the swapped product on wasm without native GEMM', () => {
+    const onWasm = tf.getBackend() === 'wasm';
+    setNativeGemmEnabled(false);
+    try {
+      expect(decodeStepLinear()).toBe(onWasm ? weightFirstLinear : denseLinear);
+    } finally {
+      setNativeGemmEnabled(true);
+    }
+  });
+
+  it('greedy and beam search match transformers', () => {
+    const greedyOut = generate(model, reference.input_ids, {
+      maxNewTokens: greedy.args.max_new_tokens,
+      attentionMask: reference.attention_mask,
+      outputScores: true,
+      linear: weightFirstLinear,
+    });
+    expect(greedyOut.sequences).toEqual(greedy.sequences);
+    const expected = arrays.get('greedy.scores')!;
+    const [batch, steps, vocab] = expected.shape;
+    const actual = new Float32Array(batch * steps * vocab);
+    greedyOut.scores!.forEach((step, s) => {
+      for (let b = 0; b < batch; b++) actual.set(step.subarray(b * vocab, (b + 1) * vocab), (b * steps + s) * vocab);
+    });
+    expect(worstExcess(actual, expected.data, HIDDEN_TOLERANCE)).toBeLessThanOrEqual(0);
+
+    const beamOut = generate(model, reference.input_ids, {
+      numBeams: beam.args.num_beams as number,
+      lengthPenalty: beam.args.length_penalty as number,
+      earlyStopping: beam.args.early_stopping as boolean,
+      maxNewTokens: beam.args.max_new_tokens as number,
+      attentionMask: reference.attention_mask,
+      linear: weightFirstLinear,
+    });
+    expect(beamOut.sequences).toEqual(beam.sequences);
+    beamOut.sequencesScores!.forEach((score, i) => expect(Math.abs(score - beam.sequences_scores[i])).toBeLessThanOrEqual(1e-4));
+  });
+
+  it('gives the dense product with a bias', () => {
+    const x = tf.tensor3d([[[1, 2, 3]], [[-1, 0.5, 2]]]); // [2, 1, 3]
+    const weight = tf.tensor2d([[1, 0, 2], [0.5, -1, 1]]); // [2 out, 3 in]
+    const bias = tf.tensor1d([0.25, -0.5]);
+    const layer = { name: 'test', weight: 'test.weight', inFeatures: 3, outFeatures: 2 };
+    const swapped = weightFirstLinear(layer, x, weight, bias);
+    const dense = denseLinear(layer, x, weight, bias);
+    expect(swapped.shape).toEqual([2, 1, 2]);
+    expect(Array.from(swapped.dataSync())).toEqual(Array.from(dense.dataSync()));
+    tf.dispose([x, weight, bias, swapped, dense]);
   });
 });
 

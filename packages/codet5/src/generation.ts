@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidInputError, type LinearFn } from '@modularevo/core-tensor';
 
 import { beamSearch } from './beam-search';
+import { decodeStepLinear } from './decode-linear';
 import type { DecoderState, T5ForConditionalGeneration } from './model';
 
 /** Options of {@link generate}; names follow `transformers` `GenerationConfig` in camelCase. */
@@ -66,7 +67,10 @@ export interface GenerationSettings {
   padTokenId: number;
   decoderStartTokenId: number;
   outputScores: boolean;
+  /** Linear function of the encoder and of the cross-attention keys and values (default `linear`). */
   linear?: LinearFn;
+  /** Linear function of decode steps: the caller's, or the fastest dense one on this backend. */
+  decodeLinear: LinearFn;
   onStep?: (step: number, maxNewTokens: number) => void;
 }
 
@@ -124,7 +128,7 @@ export function greedySearch(
   try {
     for (let step = 1; step <= maxNewTokens; step++) {
       // next-token logits and their argmax
-      const logits = model.decodeStep(state, tokens, { linear: settings.linear }); // [batch, vocab]
+      const logits = model.decodeStep(state, tokens, { linear: settings.decodeLinear }); // [batch, vocab]
       if (settings.outputScores) scores.push(new Float32Array(logits.dataSync()));
       const best = tf.tidy(() => tf.argMax(logits, -1).dataSync() as Int32Array); // [batch]
       logits.dispose();
@@ -199,6 +203,7 @@ function resolveSettings(model: T5ForConditionalGeneration, inputIds: number[][]
     decoderStartTokenId,
     outputScores: options.outputScores ?? false,
     linear: options.linear,
+    decodeLinear: options.linear ?? decodeStepLinear(),
     onStep: options.onStep,
   };
 }

@@ -175,7 +175,9 @@ export function loadT5Weights(dir: string, config: T5Config): StateDict {
  * appears only when both files are complete.
  *
  * @param state - exactly the parameters {@link t5ParameterSpecs} lists, with those shapes
- * @param originalJson - the `config.json` object the model was loaded from, whose other keys are kept
+ * @param options - `originalJson` is the `config.json` object the model was loaded from, whose
+ *   other keys are kept. `addFiles` writes further files (tokenizer, `task.json`) into the
+ *   folder before it appears.
  * @throws MismatchError when `state` lacks a parameter, has an extra one, or a shape differs
  * @throws InvalidInputError when `dir` exists and is not empty, unless `overwrite` is set
  */
@@ -183,7 +185,7 @@ export async function saveT5Folder(
   dir: string,
   config: T5Config,
   state: StateDict,
-  options: { originalJson?: Record<string, unknown>; overwrite?: boolean } = {},
+  options: { originalJson?: Record<string, unknown>; overwrite?: boolean; addFiles?: (folder: string) => void } = {},
 ): Promise<void> {
   const specs = t5ParameterSpecs(config);
   for (const spec of specs) {
@@ -206,6 +208,7 @@ export async function saveT5Folder(
     (temporary) => {
       writeJsonAtomic(path.join(temporary, 'config.json'), t5ConfigToJson(config, options.originalJson));
       saveSafetensors(path.join(temporary, SAFE_WEIGHTS_NAME), state, { format: 'pt' });
+      options.addFiles?.(temporary);
     },
     { overwrite: options.overwrite },
   );
