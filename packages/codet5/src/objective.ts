@@ -71,24 +71,24 @@ export function prepareSpanCorruption(
   const tokenizer = model.tokenizer();
   const eosId = eosIdOf(model, tokenizer.eosId);
   const sentinels = chooseSentinels(tokenizer, model.t5.config.vocab_size, noiseSpans);
-  const ids: number[] = [];
-  texts.forEach((text, index) => {
-    if (index > 0) ids.push(eosId);
-    for (const id of tokenizer.encode(text, { addSpecialTokens: false })) ids.push(id);
+  const documents = texts.map((text, index) => {
+    const ids = tokenizer.encode(text, { addSpecialTokens: false });
+    return Int32Array.from(index > 0 ? [eosId, ...ids] : ids); // EOS between documents
   });
-  const available = Math.floor(ids.length / blockSize);
+  const totalTokens = documents.reduce((sum, document) => sum + document.length, 0);
+  const available = Math.floor(totalTokens / blockSize);
   if (available === 0) {
     throw new InvalidInputError(
-      `The corpus has ${ids.length} tokens in ${texts.length} documents, fewer than one block of ${blockSize}: use more text or a smaller block size`,
+      `The corpus has ${totalTokens} tokens in ${texts.length} documents, fewer than one block of ${blockSize}: use more text or a smaller block size`,
     );
   }
   const numBlocks = Math.min(available, options.maxBlocks ?? available);
-  const blocks = Int32Array.from(ids.slice(0, numBlocks * blockSize));
+  const blocks = concatenate(documents, numBlocks * blockSize);
 
   const inputLength = blockSize - noiseTokens + noiseSpans + 1;
   const targetLength = noiseTokens + noiseSpans + 1;
   log.info(
-    `span corruption: ${texts.length} documents, ${ids.length} tokens, ${numBlocks} blocks of ${blockSize} ` +
+    `span corruption: ${texts.length} documents, ${totalTokens} tokens, ${numBlocks} blocks of ${blockSize} ` +
       `(inputs ${inputLength} and targets ${targetLength} tokens, ${noiseSpans} sentinels from ${sentinels.source})`,
   );
 
@@ -141,6 +141,19 @@ export function spanCorruptionLoss(model: CodeT5PretrainedModel, batch: SpanCorr
 export function asCodeT5(model: PretrainedModel): CodeT5PretrainedModel {
   if (model instanceof CodeT5PretrainedModel) return model;
   throw new InvalidInputError(`The codet5 architecture needs a CodeT5 model loaded by it, not a ${model.architecture} model`);
+}
+
+/** Copies the first `length` ids of the documents, in order, into one array. */
+function concatenate(documents: Int32Array[], length: number): Int32Array {
+  const out = new Int32Array(length);
+  let offset = 0;
+  for (const document of documents) {
+    if (offset >= length) break;
+    const part = document.subarray(0, length - offset);
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 function eosIdOf(model: CodeT5PretrainedModel, tokenizerEos: number | undefined): number {
