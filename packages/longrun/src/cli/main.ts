@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ModularEvoError, setLogLevel } from '@modularevo/core-tensor';
 import { createCostCommand } from '@modularevo/cost';
 import { createDownloadCommand } from '@modularevo/datasets';
+import { createMergeCommand } from '@modularevo/merging';
 
 /** Builds the `modularevo` program with every subcommand. */
 export function createProgram(): Command {
@@ -14,6 +15,7 @@ export function createProgram(): Command {
     .exitOverride();
 
   // Subcommands are defined by the package that owns the work.
+  program.addCommand(createMergeCommand());
   program.addCommand(createDownloadCommand());
   program.addCommand(createCostCommand());
   return program;
