@@ -49,7 +49,7 @@ interface Figures {
 
 const computeGradients = process.env.BENCH_LOW_MEMORY_GRADIENTS ? lowMemoryVariableGrads : (f: () => tf.Scalar) => tf.variableGrads(f);
 
-/** What the bench needs of an optimizer. */
+/** Part of an optimizer that the bench calls. */
 interface Optimizer {
   step(grads: tf.NamedTensorMap): void;
 }
@@ -245,7 +245,7 @@ function runChild(label: string, forwardOnly = false): Figures | undefined {
   if (forwardOnly && child.status === 0) return undefined;
   if (child.status !== 0 || !result) {
     const reason = child.stderr.split('\n').find((line) => /Error|Aborted|out of bounds/.test(line)) ?? `exit ${child.status}`;
-    console.log(`  ${label} failed: ${reason.trim()} (the wasm heap is limited to 4 GiB)`);
+    console.log(`  ${label} failed: ${reason.trim()} (on wasm this usually means the 4 GiB heap ran out)`);
     return undefined;
   }
   return result;
