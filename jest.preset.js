@@ -5,6 +5,11 @@ const path = require('path');
 
 const packagesDir = path.join(__dirname, 'packages');
 
+// hyparquet and its helpers ship only ES modules, which Jest's CommonJS runtime cannot load, so
+// ts-jest transpiles them for every package that reaches @modularevo/datasets. Compiled packages
+// need no such step because Node 20.19+ can `require()` ES modules.
+const esmPackages = ['hyparquet', 'hyparquet-compressors', 'hysnappy', 'hyparquet-writer'];
+
 /** Returns the Jest project configuration for the package in `dir`. */
 function packageConfig(dir) {
   const name = path.basename(dir);
@@ -15,7 +20,12 @@ function packageConfig(dir) {
     testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
     transform: {
       '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.spec.json') }],
+      [`/node_modules/(${esmPackages.join('|')})/.+\\.js$`]: [
+        'ts-jest',
+        { tsconfig: path.join(__dirname, 'tsconfig.esm-deps.json') },
+      ],
     },
+    transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
     moduleNameMapper: {
       '^@modularevo/test-support$': path.join(__dirname, 'test', 'support', 'index.ts'),
       '^@modularevo/([a-z0-9-]+)$': `${packagesDir}/$1/src/index.ts`,
