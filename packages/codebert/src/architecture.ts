@@ -1,5 +1,5 @@
 /**
- * CodeBERT as the generic machinery sees it: `--arch codebert` selects this object.
+ * CodeBERT behind the interface of the generic machinery; `--arch codebert` selects this object.
  */
 import type { Architecture } from '@modularevo/masking';
 

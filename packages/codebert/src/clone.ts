@@ -1,6 +1,6 @@
 /**
- * Clone detection on BigCloneBench as CodeXGLUE defines it (`code_clone/code/model.py` and
- * `run.py`, which ModularEvo fine-tunes CodeBERT with): both functions of a pair are encoded
+ * Clone detection on BigCloneBench as CodeXGLUE defines it in `code_clone/code/model.py` and
+ * `run.py`, the model ModularEvo fine-tunes CodeBERT with. Both functions of a pair are encoded
  * separately, each cut to a block of 400 tokens, and the head classifies their `<s>` vectors side
  * by side as clone or not. F1 of the clone class is the primary metric.
  */

@@ -40,7 +40,7 @@ export interface CheckedInputs {
  * Converts and validates forward-pass inputs and derives the position ids.
  *
  * @throws InvalidInputError when shapes disagree, an id is outside [0, vocab_size), the mask
- *   holds values other than 0 and 1, or a row has more real tokens than the model has positions
+ *   contains values other than 0 and 1, or a row has more real tokens than the model has positions
  *   (`max_position_embeddings - pad_token_id - 1`).
  */
 export function checkInputs(inputs: RobertaInputs, config: RobertaConfig): CheckedInputs {

@@ -61,7 +61,7 @@ export interface RobertaEncoderOutput {
   hiddenStates?: tf.Tensor3D[];
 }
 
-/** Where a model came from and what it was loaded with. */
+/** Origin of a model: its folder and whether its pooler was initialised on load. */
 export interface CodeBertModelOptions {
   /** Folder the model was loaded from; `save` copies its tokenizer files. */
   sourceDir?: string;
@@ -176,11 +176,11 @@ export class CodeBertModel implements PretrainedModel {
   }
 
   /**
-   * Lists every linear layer with its Hugging Face weight and bias names, in module order:
-   * query, key, value, attention output, intermediate and output dense of each block, the pooler
-   * dense, then `lm_head.dense` and `lm_head.decoder` when the model has the masked-LM head. A
-   * pooler that was initialised on load is left out: it is not part of the pretrained model, and
-   * the masked-LM objective never uses it, so its mask would only shrink.
+   * Lists every linear layer with its Hugging Face weight and bias names, in module order. These
+   * are query, key, value, attention output, intermediate and output dense of each block, the
+   * pooler dense, then `lm_head.dense` and `lm_head.decoder` when the model has the masked-LM
+   * head. A pooler that was initialised on load is left out, because it is not part of the
+   * pretrained model and the masked-LM objective never uses it, so its mask would only shrink.
    */
   linearLayers(): LinearLayer[] {
     const pooler = this.names.body('pooler.dense');

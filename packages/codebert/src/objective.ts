@@ -1,8 +1,8 @@
 /**
  * The masked language-modelling objective that modularization trains CodeBERT masks with, as
- * `DataCollatorForLanguageModeling(mlm_probability=0.15)` and `RobertaForMaskedLM` compute it:
- * 15% of the real tokens are chosen (never special tokens or padding); of those, 80% become
- * `<mask>`, 10% a random token and 10% stay; the loss is the mean cross-entropy at the chosen
+ * `DataCollatorForLanguageModeling(mlm_probability=0.15)` and `RobertaForMaskedLM` compute it.
+ * 15% of the real tokens are chosen, never special tokens or padding. Of those, 80% become
+ * `<mask>`, 10% a random token and 10% stay. The loss is the mean cross-entropy at the chosen
  * positions, whose labels are the original ids (-100 elsewhere).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -48,9 +48,9 @@ export interface MaskTokensOptions {
 }
 
 /**
- * Masks token rows for masked language modelling: each real token is chosen with probability
- * `mlmProbability`; a chosen token becomes `<mask>` with probability 0.8, a uniformly random id
- * with probability 0.1, and stays itself otherwise. Labels hold the original id at chosen
+ * Masks token rows for masked language modelling. Each real token is chosen with probability
+ * `mlmProbability`. A chosen token becomes `<mask>` with probability 0.8, a uniformly random id
+ * with probability 0.1, and stays itself otherwise. Labels are the original id at chosen
  * positions and -100 elsewhere. The same `rng` state gives the same result.
  *
  * @throws InvalidInputError for a probability outside [0, 1].
@@ -91,7 +91,7 @@ export function collateMaskedLM(inputIds: number[][], labels: number[][], padId:
 /**
  * Runs the model on a batch and returns the masked-LM loss: the mean cross-entropy over the
  * positions whose label is not -100. The head runs on those positions only, which gives the
- * loss of `RobertaForMaskedLM` without computing logits nobody reads. A batch without any
+ * loss of `RobertaForMaskedLM` without computing the logits the loss ignores. A batch without any
  * chosen position gives 0 (PyTorch would give NaN), connected to the weights so that gradients
  * exist and are zero.
  *

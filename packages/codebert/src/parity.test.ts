@@ -1,6 +1,6 @@
 /**
  * Parity with Hugging Face `transformers` 4.36.2 on every RoBERTa model fixture, loaded from
- * each of its weight files: `reference.json` holds the inputs and `reference.safetensors` the
+ * each of its weight files. `reference.json` contains the inputs and `reference.safetensors` the
  * outputs (last hidden state, hidden states, pooler output, masked-LM logits).
  */
 import * as fs from 'fs';
@@ -49,13 +49,16 @@ function output(model: CodeBertModel, reference: RobertaReference, name: string)
   }
 }
 
-/** Whether flat index `i` of an array of shape `shape` is a real token (the last axis is hidden or vocab). */
+/**
+ * Returns a test of whether flat index `i` of an array of shape `shape` lies on a real token.
+ * Arrays of rank 3 or more end in `[batch, seq, width]` (hidden_states has a leading layer axis);
+ * rank-2 arrays (`pooler_output`, `[batch, hidden]`) have one row per sequence and count whole.
+ */
 function realToken(reference: RobertaReference, shape: number[]): (i: number) => boolean {
-  const [batch, seq] = [reference.attention_mask.length, reference.attention_mask[0].length];
+  if (shape.length === 2) return () => true;
+  const mask = reference.attention_mask.flat(); // [batch * seq]
   const width = shape[shape.length - 1];
-  const mask = reference.attention_mask.flat();
-  // the last three axes are [batch, seq, width] for every array; a leading axis (hidden_states) repeats them
-  return (i) => mask[Math.floor(i / width) % (batch * seq)] === 1 || shape.length === 2;
+  return (i) => mask[Math.floor(i / width) % mask.length] === 1;
 }
 
 describe.each(cases)('$name from $weights', ({ dir, weights }) => {

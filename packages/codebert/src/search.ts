@@ -1,9 +1,9 @@
 /**
- * Code search on CoSQA as CodeXGLUE's NL-code-search-WebQuery defines it
- * (`nl_code_search/code/models.py`, which ModularEvo fine-tunes CodeBERT with): the query and
- * the code are encoded separately, their pooler outputs `q` and `c` go through an MLP over
- * `[q, c, q - c, q * c]`, and a sigmoid scores whether the code answers the query (binary
- * cross-entropy). Accuracy is the primary metric.
+ * Code search on CoSQA as CodeXGLUE's NL-code-search-WebQuery defines it in
+ * `nl_code_search/code/models.py`, the model ModularEvo fine-tunes CodeBERT with. The query and
+ * the code are encoded separately, and their pooler outputs `q` and `c` go through an MLP over
+ * `[q, c, q - c, q * c]`. A sigmoid gives the probability that the code matches the query,
+ * trained with binary cross-entropy. Accuracy is the primary metric.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -51,13 +51,13 @@ export interface EncodedRows {
 export interface CodeSearchBatch {
   query: EncodedRows;
   code: EncodedRows;
-  /** 1 where the code answers the query. */
+  /** 1 where the code matches the query. */
   labels: number[];
 }
 
 /** CodeBERT plus the code-search MLP. */
 export class CodeSearchModel extends CodeBertTaskModel<CodeSearchBatch> {
-  /** Returns the logit that each code answers its query, `[pairs]`; `sigmoid` gives the original's probability. */
+  /** Returns the logit that each code matches its query, `[pairs]`. Its `sigmoid` is the original's probability. */
   logits(batch: CodeSearchBatch, options: ForwardOptions = {}): tf.Tensor1D {
     if (batch.query.inputIds.length !== batch.labels.length || batch.code.inputIds.length !== batch.labels.length) {
       throw new InvalidInputError(`A search batch needs one query and one code row per label: got ${batch.query.inputIds.length} and ${batch.code.inputIds.length} for ${batch.labels.length}`);
@@ -94,8 +94,8 @@ export class CodeSearchModel extends CodeBertTaskModel<CodeSearchBatch> {
 
 /**
  * Splits CoSQA examples that come as one split into train, validation and test by a hash of the
- * code (`splitOf` of `@modularevo/datasets`), so every query paired with the same code lands in
- * the same split and no code is seen in training and test both. Data with two or more splits is
+ * code (`splitOf` of `@modularevo/datasets`). Every query paired with the same code lands in the
+ * same split, so no code is seen in both training and test. Data with two or more splits is
  * returned as is.
  */
 export function splitSingleSource(splits: Partial<Record<SplitName, PairExample[]>>, fractions: SplitFractions = SEARCH_SPLIT_FRACTIONS): Partial<Record<SplitName, PairExample[]>> {

@@ -1,7 +1,7 @@
 /**
- * What the clone-detection and code-search models share: a CodeBERT base plus one head, the
- * folder format they save to, evaluation from predictions to metrics, and the tokenizer of the
- * base model's folder.
+ * The parts the clone-detection and code-search models share: a CodeBERT base plus one head,
+ * the folder format they save to, evaluation from predictions to metrics, and the tokenizer of
+ * the base model's folder.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -143,7 +143,7 @@ export abstract class CodeBertTaskModel<Batch extends { labels: number[] }> impl
    * Predicts every example of `batches` (dropout off) and scores the predictions with
    * {@link scoreBinaryPredictions}.
    *
-   * @throws InvalidInputError when `batches` holds no example.
+   * @throws InvalidInputError when `batches` contains no example.
    */
   async evaluate(batches: Batch[], options: ForwardOptions = {}): Promise<BinaryMetrics> {
     const predictions: number[] = [];
@@ -152,7 +152,7 @@ export abstract class CodeBertTaskModel<Batch extends { labels: number[] }> impl
       predictions.push(...this.predict(batch, { ...options, training: false }));
       labels.push(...batch.labels);
     }
-    if (labels.length === 0) throw new InvalidInputError(`Nothing to evaluate for ${this.task}: the batches hold no example`);
+    if (labels.length === 0) throw new InvalidInputError(`Nothing to evaluate for ${this.task}: the batches contain no example`);
     return scoreBinaryPredictions(predictions, labels);
   }
 

@@ -23,7 +23,7 @@ import type { RobertaConfig } from './config';
 
 const log = getLogger('codebert');
 
-/** Where a checkpoint puts the RoBERTa body and the masked-LM head. */
+/** Name prefixes of the RoBERTa body and the masked-LM head in one checkpoint. */
 export interface RobertaLayout {
   /** Prefix of body names: `''` for `RobertaModel`, `'roberta.'` for `RobertaForMaskedLM`. */
   bodyPrefix: string;
@@ -144,7 +144,7 @@ export interface LoadedParameters {
  * is initialised as `transformers` initialises it, from a fixed seed.
  *
  * @throws CheckpointError naming the file and tensor when a tensor is missing, has another shape
- *   than `config.json` implies, or holds a non-finite value.
+ *   than `config.json` implies, or contains a non-finite value.
  */
 export function loadRobertaParameters(reader: CheckpointReader, config: RobertaConfig): LoadedParameters {
   const layout = detectLayout(reader);

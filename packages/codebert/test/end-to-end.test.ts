@@ -1,7 +1,7 @@
 /**
- * CodeBERT end to end on the tiny RoBERTa fixture: a module learned with the masked-LM
- * objective on the CodeSearchNet subset, clone detection fine-tuned with that module (and in
- * full) on BigCloneBench files written here, and code search fine-tuned on the CoSQA subset.
+ * CodeBERT end to end on the tiny RoBERTa fixture. A module is learned with the masked-LM
+ * objective on the CodeSearchNet subset. Clone detection is fine-tuned inside that module, and in
+ * full, on BigCloneBench files written here, and code search is fine-tuned on the CoSQA subset.
  *
  * NOTE: these runs use core-tensor's `train` and masking's score and module helpers directly;
  * once masking ships the generic `modularize` and `finetune`, they should drive these runs.
@@ -55,7 +55,7 @@ beforeAll(async () => {
  * folder, plus the tied names `lm_head.decoder.weight` and `.bias` that carry masks.
  *
  * NOTE: the folder stores those tensors under the word-embedding and `lm_head.bias` names only,
- * so `describeBaseModelFolder` alone does not list them; the generic modularizer needs the same step.
+ * so `describeBaseModelFolder` alone does not list them. The generic modularizer needs the same step.
  */
 function describeBase(model: CodeBertModel, dir: string): BaseModel {
   const described = describeBaseModelFolder(dir);

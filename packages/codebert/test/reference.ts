@@ -31,7 +31,7 @@ export function values(tensor: RawTensor): Float32Array {
   return toFloat32(tensor.dtype, tensor.data);
 }
 
-/** The largest violation of |actual - expected| <= abs + rel * |expected| over the included positions, or undefined. */
+/** Returns the largest violation of |actual - expected| <= abs + rel * |expected| over the included positions, or undefined. */
 export function worstMismatch(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
