@@ -6,6 +6,7 @@
 //   instructionSet() names the vector instructions the addon was compiled for.
 #include <node_api.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "thread-pool.h"
 
@@ -46,6 +47,21 @@ using AlignedBuffer = std::unique_ptr<float[], AlignedDelete>;
 AlignedBuffer alignedFloats(size_t count) {
   const size_t bytes = std::max<size_t>(64, (count * sizeof(float) + 63) / 64 * 64);
   return AlignedBuffer(static_cast<float*>(std::aligned_alloc(64, bytes)));
+}
+
+// The xt buffer, kept between calls and grown when a call needs more. A fresh buffer of several
+// MiB per call is mapped and unmapped by malloc each time, and its page faults cost about as much
+// as a small product.
+std::mutex scratchMutex;
+AlignedBuffer scratch;
+size_t scratchCapacity = 0;
+
+float* scratchFloats(size_t count) {
+  if (count > scratchCapacity) {
+    scratch = alignedFloats(count);
+    scratchCapacity = count;
+  }
+  return scratch.get();
 }
 
 // Computes one output row over V vectors of tokens: out[0 .. 16V) = sum_k values[k] * xt[cols[k]].
@@ -133,16 +149,17 @@ void planTasks(CsrMatrix& w, int tasks) {
 void spmm(const CsrMatrix& w, const float* x, int tokens, const float* bias, float* y, int threads) {
   if (tokens == 0 || w.rows == 0) return;
 
-  // xt [blocks, cols, BLOCK], 64-byte aligned so every vector load is aligned
+  // xt [blocks, cols, width], 64-byte aligned so every vector load is aligned
+  std::lock_guard<std::mutex> lock(scratchMutex);
   const int width = blockWidth(w.cols, tokens);
   const int blocks = (tokens + width - 1) / width;
-  AlignedBuffer xt = alignedFloats(static_cast<size_t>(blocks) * w.cols * width);
+  float* xt = scratchFloats(static_cast<size_t>(blocks) * w.cols * width);
   parallelFor(blocks, threads, [&](int block) {
-    transposeBlock(x, tokens, w.cols, block, width, xt.get() + static_cast<std::ptrdiff_t>(block) * w.cols * width);
+    transposeBlock(x, tokens, w.cols, block, width, xt + static_cast<std::ptrdiff_t>(block) * w.cols * width);
   });
 
   const int tasks = static_cast<int>(w.taskRows.size()) - 1;
-  parallelFor(tasks, threads, [&](int task) { rowRange(w, xt.get(), tokens, width, bias, y, w.taskRows[task], w.taskRows[task + 1]); });
+  parallelFor(tasks, threads, [&](int task) { rowRange(w, xt, tokens, width, bias, y, w.taskRows[task], w.taskRows[task + 1]); });
 }
 
 }  // namespace modularevo

@@ -3,6 +3,7 @@ import type { Architecture } from '@modularevo/masking';
 
 import { loadArchitecturePackage } from '../measure/architectures';
 import { measureCost, type CostReport } from '../measure/measure-cost';
+import { DEFAULT_DENSE_ABOVE } from '../sparse/plan';
 
 /** Options of {@link createCostCommand}. */
 export interface CostCommandOptions {
@@ -29,6 +30,7 @@ export function createCostCommand(options: CostCommandOptions = {}): Command {
     .option('--repeats <n>', 'timed runs of each path; the median is reported', integer, 5)
     .option('--warmup <n>', 'untimed runs of each path before timing', integer, 1)
     .option('--max-examples <n>', 'examples measured, from the test split (else validation, else train)', integer, 64)
+    .option('--dense-above <fraction>', `a masked layer that keeps more than this fraction of its weights runs dense (default ${DEFAULT_DENSE_ABOVE}; 1 makes every layer sparse)`, fraction)
     .option('--out <file>', 'write the full report as JSON to this file')
     .action(async (flags: Flags, command: Command) => {
       const report = await measureCost({ ...flags, architecture: resolve(flags.arch) });
@@ -50,7 +52,14 @@ interface Flags {
   repeats: number;
   warmup: number;
   maxExamples: number;
+  denseAbove?: number;
   out?: string;
+}
+
+function fraction(value: string): number {
+  const parsed = Number(value);
+  if (value.trim() === '' || !(parsed >= 0 && parsed <= 1)) throw new InvalidArgumentError('expected a number from 0 to 1');
+  return parsed;
 }
 
 function integer(value: string): number {
@@ -71,6 +80,7 @@ export function formatReport(report: CostReport): string {
   const lines = [
     `${report.architecture} ${report.task}: ${report.model.kind} model, module "${report.module.domain}", ${report.inputs.examples} ${report.split} examples in ${report.inputs.batches} batches`,
     `retained fraction      ${(report.retainedFraction * 100).toFixed(2)}% of the masked linear weights`,
+    `masked layers          ${report.layerPaths.sparse} sparse, ${report.layerPaths.dense} dense (dense above ${(report.layerPaths.denseAbove * 100).toFixed(0)}% kept)`,
     `dense time per batch   ${timing.dense.medianMsPerBatch.toFixed(1)} ms (${kernels.dense.backend}, ${gemm})`,
     `sparse time per batch  ${timing.sparse.medianMsPerBatch.toFixed(1)} ms (${sparse})`,
     `speed-up               ${timing.speedup.toFixed(2)}x (median of ${timing.repeats} repeats after ${timing.warmup} warm-up)`,

@@ -9,7 +9,7 @@ import { getLogger, initBackend, InvalidInputError, ProgressBar, writeJsonAtomic
 import { loadModule, type Architecture, type TaskModel } from '@modularevo/masking';
 
 import { modelSparsity, moduleSparsity, type SparsityReport, type UpdateReport } from '../accounting';
-import { buildSparsePlan, maskedDenseLinear, sparseLinear, type SparseKernelStatus } from '../sparse';
+import { buildSparsePlan, maskedDenseLinear, sparseLinear, type SparseKernelStatus, type SparsePlan } from '../sparse';
 import { predictionsOf } from './predictions';
 import { checkModuleBase, loadTask, type BaseCheck } from './task-model';
 import { median, summarizeTiming, timeMs, type PathTiming } from './timing';
@@ -36,6 +36,8 @@ export interface CostOptions {
   repeats?: number;
   /** Untimed runs of each path before timing. */
   warmup?: number;
+  /** A masked layer that keeps more than this fraction of its weights runs dense (default `DEFAULT_DENSE_ABOVE`). */
+  denseAbove?: number;
   /** Examples measured (the first of the chosen split). */
   maxExamples?: number;
   /** JSON file for the report, written atomically. */
@@ -60,6 +62,8 @@ export interface CostReport {
   kernelCheck: { maxAbsDiff: number; linearCalls: number };
   /** Weight entries the sparse layers keep, over the masked linear layers. */
   retainedFraction: number;
+  /** How the masked layers run: the density threshold and the number of layers on each path. */
+  layerPaths: { denseAbove: number; sparse: number; dense: number };
   sparsity: { module: SparsityReport; denseModel: SparsityReport['overall'] };
   fineTuneUpdates?: UpdateReport;
   kernels: { dense: { backend: string; device: string; nativeGemm: BackendInfo['nativeGemm'] }; sparse: SparseKernelStatus };
@@ -93,15 +97,17 @@ export async function measureCost(options: CostOptions): Promise<CostReport> {
   const module = loadModule(options.module, { scores: false });
   const loaded = await loadTask(architecture, task, options.model, options.data, settings.maxExamples);
   const { model } = loaded;
+  let plan: SparsePlan | undefined;
   try {
     const baseCheck = await checkModuleBase(architecture, loaded, module, options.module, options.base);
-    const plan = buildSparsePlan(model.base, module, { subject: `Module ${options.module}` });
+    plan = buildSparsePlan(model.base, module, { subject: `Module ${options.module}`, denseAbove: options.denseAbove });
     const sparse = sparseLinear(plan);
     const batches = task.batches(model, loaded.examples, { batchSize: settings.batchSize, maxLength: settings.seqLen });
     const tokens = batches.map((batch) => task.tokens(batch));
     log.info(
       `${architecture.name} ${options.task} (${loaded.kind} model): ${loaded.examples.length} ${loaded.split} examples in ${batches.length} batches; ` +
-        `module "${module.domain}" keeps ${(plan.retainedFraction * 100).toFixed(1)}% of ${plan.layers.size} linear layers; sparse kernel ${plan.kernel.kernel}`,
+        `module "${module.domain}" keeps ${(plan.retainedFraction * 100).toFixed(1)}% of ${plan.layers.size} linear layers ` +
+        `(${plan.paths.sparse} sparse, ${plan.paths.dense} dense); sparse kernel ${plan.kernel.kernel}`,
     );
 
     // accuracy and predictions of both paths
@@ -131,6 +137,7 @@ export async function measureCost(options: CostOptions): Promise<CostReport> {
       predictions,
       kernelCheck,
       retainedFraction: plan.retainedFraction,
+      layerPaths: { denseAbove: plan.denseAbove, ...plan.paths },
       sparsity: { module: moduleSparsity(module), denseModel: modelSparsity(model.base.stateDict(), model.base.linearLayers()).overall },
       fineTuneUpdates: baseCheck.updates,
       kernels: { dense: { backend: backend.name, device: backend.device, nativeGemm: backend.nativeGemm }, sparse: plan.kernel },
@@ -138,6 +145,7 @@ export async function measureCost(options: CostOptions): Promise<CostReport> {
     if (options.out) writeJsonAtomic(options.out, report);
     return report;
   } finally {
+    plan?.dispose();
     model.dispose();
   }
 }

@@ -83,16 +83,19 @@ describe('sparse path through the architectures', () => {
 
     afterAll(() => model?.dispose());
 
+    // denseAbove 1 plans every layer sparse, so the kernel itself is compared at every retention
     it.each(RETENTIONS)('matches the dense masked model at retention %s', (keep) => {
       const module = randomModule(model.linearLayers(), keep, Math.round(keep * 100));
-      const plan = buildSparsePlan(model, module);
+      const plan = buildSparsePlan(model, module, { denseAbove: 1 });
       const dense = maskedDenseLinear(module);
       const forward = (linear: LinearFn) => architecture.objective.loss(model, batch, { linear });
 
       const reference = recordLinearOutputs(dense.linear, forward);
       const sparse = recordLinearOutputs(sparseLinear(plan), forward);
       dense.dispose();
+      plan.dispose();
 
+      expect(plan.paths).toEqual({ sparse: model.linearLayers().length, dense: 0 });
       expect(plan.layers.size).toBe(model.linearLayers().length);
       expect(plan.retainedFraction).toBeGreaterThan(keep - 0.1);
       expect(plan.retainedFraction).toBeLessThan(keep + 0.1);
