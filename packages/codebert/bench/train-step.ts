@@ -50,7 +50,7 @@ const SIZES: Record<string, Record<string, number>> = {
 
 type Workload = 'mlm' | 'clone';
 
-/** What a child times: the whole step, forward and backward only, or the forward pass. */
+/** Part of a training step that a child times: the whole step, forward and backward only, or the forward pass. */
 type Mode = 'step' | 'gradients' | 'forward';
 
 /** Figures a child reports to the parent as its last stdout line. */
