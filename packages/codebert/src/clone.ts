@@ -69,7 +69,7 @@ export class CloneDetectionModel extends CodeBertTaskModel<CloneBatch> {
   }
 
   /** Predicts clone (1) where the clone probability exceeds 0.5, which is the arg max of the logits. */
-  predict(batch: CloneBatch, options: ForwardOptions = {}): Int32Array {
+  predictBatch(batch: CloneBatch, options: ForwardOptions = {}): Int32Array {
     return tf.tidy(() => tf.argMax(this.logits(batch, options), -1).dataSync() as Int32Array);
   }
 

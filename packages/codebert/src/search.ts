@@ -79,7 +79,7 @@ export class CodeSearchModel extends CodeBertTaskModel<CodeSearchBatch> {
   }
 
   /** Predicts 1 where the probability exceeds 0.5 (the logit is positive), as the original. */
-  predict(batch: CodeSearchBatch, options: ForwardOptions = {}): Int32Array {
+  predictBatch(batch: CodeSearchBatch, options: ForwardOptions = {}): Int32Array {
     return tf.tidy(() => tf.cast(tf.greater(this.logits(batch, options), 0), 'int32').dataSync() as Int32Array);
   }
 

@@ -134,7 +134,7 @@ export abstract class CodeBertTaskModel<Batch extends { labels: number[] }> impl
   abstract loss(batch: Batch, options?: ForwardOptions): tf.Scalar;
 
   /** Predicted class id of every example of the batch. */
-  abstract predict(batch: Batch, options?: ForwardOptions): Int32Array;
+  abstract predictBatch(batch: Batch, options?: ForwardOptions): Int32Array;
 
   /** Linear layers of the head, in module order. */
   abstract headLayers(): LinearLayer[];
@@ -149,7 +149,7 @@ export abstract class CodeBertTaskModel<Batch extends { labels: number[] }> impl
     const predictions: number[] = [];
     const labels: number[] = [];
     for (const batch of batches) {
-      predictions.push(...this.predict(batch, { ...options, training: false }));
+      predictions.push(...this.predictBatch(batch, { ...options, training: false }));
       labels.push(...batch.labels);
     }
     if (labels.length === 0) throw new InvalidInputError(`Nothing to evaluate for ${this.task}: the batches contain no example`);

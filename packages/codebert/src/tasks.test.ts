@@ -198,7 +198,7 @@ describe('search task', () => {
       const probabilities = tf.tidy(() => Array.from(tf.sigmoid(model.logits(batch)).dataSync()));
       const expected = -(Math.log(probabilities[0]) + Math.log(1 - probabilities[1])) / 2;
       expect(loss).toBeCloseTo(expected, 5);
-      expect(Array.from(model.predict(batch))).toEqual(probabilities.map((p) => (p > 0.5 ? 1 : 0)));
+      expect(Array.from(model.predictBatch(batch))).toEqual(probabilities.map((p) => (p > 0.5 ? 1 : 0)));
     } finally {
       model.dispose();
     }
