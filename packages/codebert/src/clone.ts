@@ -8,13 +8,14 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { crossEntropy, InvalidInputError, Rng, type ForwardOptions, type LinearLayer } from '@modularevo/core-tensor';
 import { CLONE, encodeTexts, readTask, type PairExample, type TaskSource } from '@modularevo/datasets';
-import type { ArchitectureTask, BatchOptions, PretrainedModel, TaskDataset, TaskLoadOptions } from '@modularevo/masking';
+import type { BatchOptions, PretrainedModel, TaskDataset, TaskLoadOptions } from '@modularevo/masking';
 
 import { cloneHead, cloneHeadLayers, initHead } from './heads';
 import {
   batchOrder,
   checkBatchSize,
   CodeBertTaskModel,
+  type CodeBertTask,
   limitExamples,
   loadTaskModelParts,
   padRows,
@@ -104,7 +105,7 @@ export function cloneBatches(model: CloneDetectionModel, examples: readonly Pair
 }
 
 /** BigCloneBench clone detection (`--task clone`), fine-tuned on the `java` module by default. */
-export const cloneTask: ArchitectureTask<PairExample, CloneBatch> = {
+export const cloneTask: CodeBertTask<PairExample, CloneBatch> = {
   info: { name: 'clone', description: CLONE.description, primaryMetric: 'f1', defaultDomain: 'java' },
 
   /**
@@ -137,6 +138,10 @@ export const cloneTask: ArchitectureTask<PairExample, CloneBatch> = {
 
   tokens(batch: CloneBatch): number {
     return countTokens(batch.attentionMask);
+  },
+
+  labelOf(example: PairExample): number {
+    return example.label;
   },
 };
 

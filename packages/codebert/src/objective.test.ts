@@ -9,7 +9,7 @@ import { dataset, modelFixturesOfType } from '@modularevo/test-support';
 
 import { codeCorpusText, readCodeCorpus } from './corpus';
 import { CodeBertModel } from './model';
-import { IGNORE_INDEX, maskedLMLoss, maskedLMObjective, maskingVocabulary, maskTokens, type MaskingVocabulary } from './objective';
+import { IGNORE_INDEX, maskedLMLoss, maskedLMObjective, maskingVocabulary, maskTokens, type MaskedLMCorpus, type MaskingVocabulary } from './objective';
 
 function fixtureOfClass(architecture: string): string {
   const found = modelFixturesOfType('roberta').find(({ dir }) => JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).architectures?.[0] === architecture);
@@ -90,6 +90,14 @@ describe('masked-lm objective', () => {
     expect(corpus.numBlocks).toBe(texts.length);
     expect(corpus.batches(0)).toEqual(maskedLMObjective.prepare(model, texts, { blockSize: 512, batchSize: 1, seed: 3 }).batches(0));
     expect(corpus.batches(0)).not.toEqual(corpus.batches(1));
+  });
+
+  it('counts the chosen positions of a batch', () => {
+    const corpus = maskedLMObjective.prepare(model, texts, { blockSize: 512, batchSize: 2, seed: 3 }) as MaskedLMCorpus;
+    for (const batch of corpus.batches(0)) {
+      const chosen = batch.labels.flat().filter((label) => label !== IGNORE_INDEX).length;
+      expect(corpus.targetTokens(batch)).toBe(chosen);
+    }
   });
 
   it('cuts sequences to the model positions', () => {

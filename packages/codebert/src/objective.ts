@@ -179,6 +179,12 @@ export function requireMaskedLM(model: PretrainedModel): CodeBertModel {
   return model;
 }
 
+/** A prepared masked-LM corpus. */
+export interface MaskedLMCorpus extends PreparedCorpus<MaskedLMBatch> {
+  /** Number of chosen positions the loss of `batch` averages over. */
+  targetTokens(batch: MaskedLMBatch): number;
+}
+
 /** Options of {@link createMaskedLMObjective}. */
 export interface MaskedLMObjectiveOptions {
   /** Tokenizer to use; by default the one in the model's folder. */
@@ -205,7 +211,7 @@ export function createMaskedLMObjective(options: MaskedLMObjectiveOptions = {}):
   return {
     name: 'masked-lm',
 
-    prepare(model: PretrainedModel, texts: string[], corpus: CorpusOptions): PreparedCorpus<MaskedLMBatch> {
+    prepare(model: PretrainedModel, texts: string[], corpus: CorpusOptions): MaskedLMCorpus {
       const roberta = requireMaskedLM(model);
       checkCorpusOptions(corpus);
       const tokenizer = tokenizerOf(roberta);
@@ -234,6 +240,9 @@ export function createMaskedLMObjective(options: MaskedLMObjectiveOptions = {}):
             batches.push(collateMaskedLM(masked.inputIds, masked.labels, vocabulary.padId));
           }
           return batches;
+        },
+        targetTokens(batch: MaskedLMBatch): number {
+          return batch.labels.reduce((count, row) => count + row.filter((label) => label !== IGNORE_INDEX).length, 0);
         },
       };
     },

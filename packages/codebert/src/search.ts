@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { getLogger, InvalidInputError, Rng, type ForwardOptions, type LinearLayer } from '@modularevo/core-tensor';
 import { encodeTexts, readTask, SEARCH, splitOf, type PairExample, type SplitFractions, type SplitName, type TaskSource } from '@modularevo/datasets';
-import type { ArchitectureTask, BatchOptions, PretrainedModel, TaskDataset, TaskLoadOptions } from '@modularevo/masking';
+import type { BatchOptions, PretrainedModel, TaskDataset, TaskLoadOptions } from '@modularevo/masking';
 
 import { checkBinaryLabels, countTokens } from './clone';
 import { initHead, searchHead, searchHeadLayers } from './heads';
@@ -18,6 +18,7 @@ import {
   batchOrder,
   checkBatchSize,
   CodeBertTaskModel,
+  type CodeBertTask,
   limitExamples,
   loadTaskModelParts,
   padRows,
@@ -132,7 +133,7 @@ export function searchBatches(model: CodeSearchModel, examples: readonly PairExa
 }
 
 /** CoSQA code search (`--task search`), fine-tuned on the `python` module by default. */
-export const searchTask: ArchitectureTask<PairExample, CodeSearchBatch> = {
+export const searchTask: CodeBertTask<PairExample, CodeSearchBatch> = {
   info: { name: 'search', description: SEARCH.description, primaryMetric: 'accuracy', defaultDomain: 'python' },
 
   /**
@@ -167,5 +168,9 @@ export const searchTask: ArchitectureTask<PairExample, CodeSearchBatch> = {
 
   tokens(batch: CodeSearchBatch): number {
     return countTokens(batch.query.attentionMask) + countTokens(batch.code.attentionMask);
+  },
+
+  labelOf(example: PairExample): number {
+    return example.label;
   },
 };

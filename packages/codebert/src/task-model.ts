@@ -26,7 +26,7 @@ import {
   type StateDict,
 } from '@modularevo/core-tensor';
 import { accuracy, loadTokenizer, precisionRecallF1, type SplitName, type Tokenizer } from '@modularevo/datasets';
-import type { PretrainedModel, TaskLoadOptions, TaskModel } from '@modularevo/masking';
+import type { ArchitectureTask, PretrainedModel, TaskLoadOptions, TaskModel } from '@modularevo/masking';
 
 import { maxSequenceLength } from './config';
 import { TASK_HEAD_PATTERN } from './heads';
@@ -34,6 +34,12 @@ import { CodeBertModel } from './model';
 import { toStateDict } from './weights';
 
 const log = getLogger('codebert');
+
+/** A CodeBERT task: an `ArchitectureTask` whose examples have a class id. */
+export interface CodeBertTask<Example, Batch> extends ArchitectureTask<Example, Batch> {
+  /** Class id of an example, for the majority-class baseline. */
+  labelOf(example: Example): number;
+}
 
 /** File of a task-model folder that names the task, its labels and settings. */
 export const TASK_FILE = 'task.json';

@@ -87,6 +87,7 @@ describe('clone task', () => {
     expect(data.splits.train!.length).toBe(20);
     expect(data.splits.validation!.length).toBe(8);
     expect(data.splits.test!.length).toBe(10);
+    expect(data.splits.test!.map((example) => cloneTask.labelOf(example))).toEqual(data.splits.test!.map((example) => example.label));
   });
 
   it('names a pair with an unknown idx', async () => {
