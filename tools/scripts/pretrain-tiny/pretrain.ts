@@ -43,6 +43,12 @@ const MAX_WEIGHTS_BYTES = 16_000_000;
 /** Training steps whose mean loss is recorded as the final train loss. */
 const FINAL_LOSS_STEPS = 100;
 
+/**
+ * Test blocks per domain whose perplexity `training.json` also records, so that a quick test can
+ * check the shipped weights against the record on the same blocks.
+ */
+const CHECK_SAMPLE_BLOCKS = 8;
+
 async function main(): Promise<void> {
   const options = parsePretrainOptions(process.argv.slice(2));
   if (!options) return;
@@ -122,6 +128,7 @@ async function main(): Promise<void> {
   log.info('evaluating on every test block');
   const evaluationStarted = Date.now();
   const test = evaluateDomains(model, data.test, options.blockSize, options.batchSize);
+  const checkSample = evaluateDomains(model, data.test, options.blockSize, options.batchSize, CHECK_SAMPLE_BLOCKS);
   const evaluationSeconds = (Date.now() - evaluationStarted) / 1000;
   const baselines = unigramBaselines(data, unigrams, config.vocab_size);
 
@@ -146,6 +153,11 @@ async function main(): Promise<void> {
       final_train_loss: round(mean(recentLosses), 4),
       final_train_loss_steps: recentLosses.length,
       test: testRecord(test, baselines),
+      check_sample: {
+        blocks_per_domain: CHECK_SAMPLE_BLOCKS,
+        selection: 'block floor(i * blocks / n) of the test split, for i = 0 .. n-1',
+        perplexity: Object.fromEntries(Object.entries(checkSample.domains).map(([name, result]) => [name, round(result.perplexity, 4)])),
+      },
     },
     machine: { ...machine, load_average_end: loadAverage() },
   };

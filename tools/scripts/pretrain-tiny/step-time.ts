@@ -3,7 +3,8 @@
  * measured figures: one step is forward, backward, gradient clipping and AdamW update through
  * `train` of core-tensor, on random tokens. Shapes are timed in turns within one process, so
  * load from other work on the machine hits every shape alike. Then the default shape is timed
- * at several batch and sequence sizes, and its forward pass alone (evaluation).
+ * at several batch and sequence sizes: a language-modelling step, a step without `lm_head`
+ * (the cost of classification fine-tuning) and the forward pass alone (evaluation).
  *
  * Run: `npx ts-node --transpile-only tools/scripts/pretrain-tiny/step-time.ts` after
  * `npx tsc -b packages/gptneo`. `STEP_TIME_ROUNDS` sets the number of turns (default 3), each
@@ -49,12 +50,24 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/**
+ * Loss of a timed step: `lm` is the causal language-modelling loss (pretraining, modularization),
+ * `body` a scalar of the final hidden states without `lm_head`, which costs about what a
+ * fine-tuning step with a small classification head costs.
+ */
+type TimedObjective = 'lm' | 'body';
+
+function stepLoss(model: GPTNeoForCausalLM, batch: CausalLMBatch, objective: TimedObjective): tf.Scalar {
+  if (objective === 'lm') return causalLMObjective(model, batch);
+  return tf.mean(tf.square(model.transformer(batch).lastHiddenState)) as tf.Scalar;
+}
+
 // Trains `steps` steps on one fixed batch and returns seconds per step.
-async function timeSteps(timed: Timed, batch: CausalLMBatch, steps: number): Promise<number> {
+async function timeSteps(timed: Timed, batch: CausalLMBatch, steps: number, objective: TimedObjective = 'lm'): Promise<number> {
   const summary = await train({
     maxSteps: steps,
     batches: () => Array.from({ length: steps }, () => batch),
-    lossFn: (b) => causalLMObjective(timed.model, b),
+    lossFn: (b) => stepLoss(timed.model, b, objective),
     parameters: [...timed.model.params.values()],
     optimizer: timed.optimizer,
     maxGradNorm: 1.0,
@@ -98,25 +111,30 @@ async function main(): Promise<void> {
   }
   for (const entry of timed.values()) if (entry.model !== timed.get('h128-l4-i512')!.model) entry.model.dispose();
 
-  // the default shape at other batch and sequence sizes, training and forward only
+  // the default shape at other batch and sequence sizes: training, training without lm_head, forward only
   const chosen = timed.get('h128-l4-i512')!;
-  console.log('\nh128-l4-i512     batch x seq  train s/step  tokens/s  forward s  tokens/s');
+  console.log('\nh128-l4-i512     batch x seq  train s/step  tokens/s  body s/step  tokens/s  forward s  tokens/s');
   for (const [size, seq] of BATCH_SHAPES) {
     const shaped = randomBatch(rng, size, seq, 8192);
     await timeSteps(chosen, shaped, 1);
+    await timeSteps(chosen, shaped, 1, 'body');
     const trainTimes: number[] = [];
+    const bodyTimes: number[] = [];
     const forwardTimes: number[] = [];
     for (let round = 0; round < rounds; round++) {
       trainTimes.push(await timeSteps(chosen, shaped, steps));
+      bodyTimes.push(await timeSteps(chosen, shaped, steps, 'body'));
       const started = performance.now();
       for (let i = 0; i < steps; i++) tf.tidy(() => causalLMObjective(chosen.model, shaped).dataSync());
       forwardTimes.push((performance.now() - started) / 1000 / steps);
     }
     const trainStep = median(trainTimes);
+    const bodyStep = median(bodyTimes);
     const forward = median(forwardTimes);
     const tokens = size * seq;
     console.log(
       `${`${size} x ${seq}`.padStart(28)}  ${trainStep.toFixed(3).padStart(12)}  ${String(Math.round(tokens / trainStep)).padStart(8)}  ` +
+        `${bodyStep.toFixed(3).padStart(11)}  ${String(Math.round(tokens / bodyStep)).padStart(8)}  ` +
         `${forward.toFixed(3).padStart(9)}  ${String(Math.round(tokens / forward)).padStart(8)}`,
     );
   }
