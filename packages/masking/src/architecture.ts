@@ -55,6 +55,12 @@ export interface PreparedCorpus<Batch = unknown> {
   numBlocks: number;
   /** Tokens the objective sees per batch, for throughput figures. */
   tokensPerBatch: number;
+  /**
+   * Number of targets the loss of `batch` averages over. When given, evaluation weights each
+   * batch's mean loss by it, so the result is the mean per target (as perplexity needs) even
+   * when the last batch is smaller. Without it, every batch weighs the same.
+   */
+  targetTokens?(batch: Batch): number;
 }
 
 /**
@@ -64,7 +70,10 @@ export interface PreparedCorpus<Batch = unknown> {
 export interface ModularizationObjective<Batch = unknown> {
   /** `causal-lm`, `masked-lm` or `span-corruption`. */
   readonly name: string;
-  /** Tokenizes `texts` with the model's tokenizer and cuts them into batches. */
+  /**
+   * Tokenizes `texts` with the model's tokenizer and cuts them into batches. Throws an
+   * InvalidInputError when the texts make no complete block.
+   */
   prepare(model: PretrainedModel, texts: string[], options: CorpusOptions): PreparedCorpus<Batch>;
   /** Mean loss of one batch; `options.linear` carries the masks while modularizing. */
   loss(model: PretrainedModel, batch: Batch, options?: ForwardOptions): tf.Scalar;
@@ -105,9 +114,23 @@ export interface BatchOptions {
   maxLength?: number;
   /** Shuffle with this seed; no shuffling when undefined. */
   shuffleSeed?: number;
+  /** Split the examples come from (`train`, `validation`, `test`), for log lines such as the truncation warning. */
+  split?: string;
 }
 
-/** A base model plus one task head. */
+/** Options of {@link TaskModel.evaluate} and {@link TaskModel.predict}. */
+export interface EvaluateOptions extends ForwardOptions {
+  /** Folder for prediction files, for tasks that write them (generation tasks). */
+  predictionsDir?: string;
+  /** Name of the split being scored, for file names and logs (default `validation`). */
+  split?: string;
+  /** Draw a progress bar on stderr, for evaluations that take long (default true). */
+  progress?: boolean;
+}
+
+/**
+ * A base model plus one task head. The task model owns its base model: `dispose` releases both.
+ */
 export interface TaskModel<Batch = unknown> {
   readonly task: string;
   readonly base: PretrainedModel;
@@ -118,9 +141,15 @@ export interface TaskModel<Batch = unknown> {
   /** Mean training loss of one batch. */
   loss(batch: Batch, options?: ForwardOptions): tf.Scalar;
   /** Scores the model on `batches`; the result holds at least the task's primary metric. */
-  evaluate(batches: Batch[], options?: ForwardOptions): Promise<Record<string, number>>;
+  evaluate(batches: Batch[], options?: EvaluateOptions): Promise<Record<string, number>>;
+  /**
+   * Writes predictions for `batches` without scoring them, for splits without references (the
+   * released Concode test split). Only tasks that generate text provide it.
+   */
+  predict?(batches: Batch[], options?: EvaluateOptions): Promise<unknown>;
   /** Writes a model folder: the base model, the head tensors and `task.json`. */
   save(dir: string, options?: { overwrite?: boolean }): Promise<void>;
+  /** Releases the head and the base model. */
   dispose(): void;
 }
 
@@ -137,6 +166,29 @@ export interface ArchitectureTask<Example = unknown, Batch = unknown> {
   batches(model: TaskModel<Batch>, examples: Example[], options: BatchOptions): Batch[];
   /** Tokens in a batch, for throughput figures. */
   tokens(batch: Batch): number;
+  /** Class id of a classification example, for the majority-class baseline; generation tasks leave it out. */
+  labelOf?(example: Example): number;
+  /**
+   * Returns whether the examples carry references to score against (default: true). When it
+   * returns false for the test split, the fine-tuner writes predictions with
+   * {@link TaskModel.predict} instead of scoring.
+   */
+  hasReferences?(examples: Example[]): boolean;
+}
+
+/** Policy of mask-guided fine-tuning for base parameters the module has no mask for. */
+export interface ModuleFineTuningPolicy {
+  /**
+   * Parameters that never train under a module, even where a mask covers them through a tied
+   * name (CodeT5 keeps `shared.weight` frozen although its tied `lm_head.weight` is masked).
+   */
+  frozenParameters?: readonly string[];
+  /**
+   * Train base parameters without a mask entry (embeddings, layer norms) in full. Default false:
+   * they stay frozen, as ModularEvo's GPT-Neo `--use_mask` scripts freeze them. CodeT5's
+   * `run_gen_module.py` trains them.
+   */
+  trainUnmaskedParameters?: boolean;
 }
 
 /** Everything the generic machinery needs from one architecture. */
@@ -152,4 +204,6 @@ export interface Architecture {
   readonly objective: ModularizationObjective;
   /** The tasks this architecture runs, by name. */
   readonly tasks: Readonly<Record<string, ArchitectureTask>>;
+  /** Policy of mask-guided fine-tuning for parameters outside the module (default: they stay frozen). */
+  readonly moduleFineTuning?: ModuleFineTuningPolicy;
 }

@@ -13,6 +13,8 @@ import {
   type StateDict,
 } from '@modularevo/core-tensor';
 
+import type { PretrainedModel } from './architecture';
+
 /** Base model identity as a module file records it. */
 export interface BaseModelIdentity {
   /** The base model's `config.json` content. */
@@ -73,6 +75,21 @@ export function describeBaseModel(
     parameterShapes.set(name, [...shape]);
   }
   return { config, weightsSha256: hashWeights(weights, options), parameterShapes };
+}
+
+/**
+ * Describes a loaded model for module files. The identity is its `config.json` content and the
+ * hash of its `stateDict()`, which has canonical names only, so `model.safetensors` and a
+ * `pytorch_model.bin` with tied duplicates give the same hash. The shapes cover every parameter
+ * and every linear layer's weight, so a mask on a tied name (`lm_head.weight`) passes the shape
+ * check. Every generic workflow (modularizer, fine-tuner, cost) identifies a base model this way.
+ */
+export function describePretrainedModel(model: PretrainedModel, state: StateDict = model.stateDict()): BaseModel {
+  const base = describeBaseModel(model.configJson, state);
+  for (const layer of model.linearLayers()) {
+    if (!base.parameterShapes.has(layer.weight)) base.parameterShapes.set(layer.weight, [layer.outFeatures, layer.inFeatures]);
+  }
+  return base;
 }
 
 /**

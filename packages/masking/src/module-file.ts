@@ -132,6 +132,7 @@ export function loadModule(dir: string, options: LoadModuleOptions = {}): Module
     weightRetentionRate: rate,
     threshold: json.threshold ?? undefined,
     training: json.training,
+    evaluation: json.evaluation,
     masks,
     scores,
   };
@@ -149,6 +150,7 @@ function buildModuleJson(module: Module, hasScores: boolean): ModuleJson {
     threshold: module.threshold ?? null,
     base_model: { weights_sha256: module.baseModel.weightsSha256, config: module.baseModel.config },
     training: module.training,
+    ...(module.evaluation === undefined ? {} : { evaluation: module.evaluation }),
     mask_file: MASKS_FILE,
     mask_encoding: MASK_ENCODING,
     scores_file: hasScores ? SCORES_FILE : null,

@@ -14,6 +14,8 @@ export interface ModuleJson {
   threshold: number | null;
   base_model: { weights_sha256: string; config: Record<string, unknown> };
   training: Record<string, unknown>;
+  /** Measurements taken when the module was saved (losses on the domain's test split); absent when none were taken. */
+  evaluation?: Record<string, unknown>;
   mask_file: string;
   mask_encoding: string;
   scores_file: string | null;
@@ -52,6 +54,7 @@ export function parseModuleJson(file: string, text: string): ModuleJson {
     fail(`"threshold" ${JSON.stringify(threshold)} must be null or a number strictly between 0 and 1`);
   }
   if (!isObject(json.training)) fail('"training" must be an object');
+  if (json.evaluation !== undefined && !isObject(json.evaluation)) fail('"evaluation" must be an object when present');
 
   // base model
   const base = json.base_model as Record<string, unknown> | undefined;

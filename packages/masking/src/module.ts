@@ -21,6 +21,11 @@ export interface Module {
   threshold?: number;
   /** Settings of the run that learned the masks (learning rate, alpha, steps, seed, ...). */
   training: Record<string, unknown>;
+  /**
+   * Measurements of the module when it was saved, for example the language-modelling loss of
+   * the module and of the unmasked model on the domain's test split.
+   */
+  evaluation?: Record<string, unknown>;
   /** Masks by Hugging Face parameter name, in module order (layer order, weight then bias). */
   masks: Map<string, BinaryMask>;
   /** Raw float32 scores, kept so training can resume; absent when not saved. */
@@ -33,6 +38,7 @@ export interface ModuleFromScoresOptions {
   domain: string;
   threshold?: number;
   training?: Record<string, unknown>;
+  evaluation?: Record<string, unknown>;
   /** Keeps a copy of the raw scores in the module (default true). */
   keepScores?: boolean;
 }
@@ -57,6 +63,7 @@ export async function moduleFromScores(scores: MaskScores, options: ModuleFromSc
     weightRetentionRate: retentionOf(masks).rate,
     threshold: options.threshold,
     training: options.training ?? {},
+    evaluation: options.evaluation,
     masks,
     scores: options.keepScores === false ? undefined : values,
   };

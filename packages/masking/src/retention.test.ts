@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { StateDict } from '@modularevo/core-tensor';
 
-import { weightRetention } from './retention';
+import { retainedEntries, weightRetention } from './retention';
 import { MaskScores } from './scores';
 import { loadMaskingFixture, type MaskingFixture } from './testing/masking-fixture';
 import { fixtureMaskKey, TINY_LAYERS } from './testing/tiny-network';
@@ -23,6 +23,12 @@ afterAll(() => scores.dispose());
 describe('weightRetention on the fixture module', () => {
   it('counts every mask entry', () => {
     expect(scores.numEntries).toBe(golden.json.module.num_mask_entries);
+  });
+
+  it('counts retained entries exactly', () => {
+    const positive = scores.variables().reduce((sum, score) => sum + Array.from(score.dataSync()).filter((value) => value > 0).length, 0);
+    expect(retainedEntries(scores)).toBe(positive);
+    expect(retainedEntries(scores) / scores.numEntries).toBeCloseTo(golden.json.module.compute_wrr_binary.wrr, 6);
   });
 
   it('binary loss equals compute_wrr exactly', () => {

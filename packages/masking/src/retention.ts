@@ -35,6 +35,18 @@ export function weightRetention(scores: MaskScores, loss: RetentionLoss = 'binar
 }
 
 /**
+ * Counts the mask entries with a positive score, exactly (in int32 per tensor, summed on the
+ * host), so `retainedEntries(scores) / scores.numEntries` is the retention rate in float64, as
+ * a module saved from these scores records it.
+ */
+export function retainedEntries(scores: MaskScores): number {
+  const counts = tf.tidy(() => tf.stack(scores.variables().map((score) => tf.sum(tf.cast(tf.greater(score, 0), 'int32')))));
+  const total = (counts.dataSync() as Int32Array).reduce((sum, count) => sum + count, 0);
+  counts.dispose();
+  return total;
+}
+
+/**
  * Returns `mean(score > 0)` over all entries of its inputs (`count` in total), with the gradient
  * `hardtanh(dy / count)` for every entry. This equals binarizing the concatenated scores and
  * taking the mean, as the original code does, because binarization and its gradient act element

@@ -38,6 +38,17 @@ const GRID = 2 ** 24;
 // tfjs variable names are global to the engine, so each score set gets its own prefix.
 let instanceCounter = 0;
 
+/** Options of {@link MaskScores.initialize} and {@link MaskScores.fromValues}. */
+export interface MaskScoresOptions {
+  /**
+   * Prefix of the tfjs variable names (`<prefix>/<parameter name>`). A resumable training run
+   * needs the same names in every process, because its checkpoint is keyed by variable name.
+   * tfjs rejects a second live variable with the same name. By default each score set gets a
+   * fresh `mask_scores_<n>` prefix.
+   */
+  prefix?: string;
+}
+
 /**
  * Lists the masked parameters of `layers` in module order: per layer the weight, then the bias
  * when the layer has one. Throws an InvalidInputError for an empty list, a repeated parameter
@@ -83,11 +94,11 @@ export class MaskScores {
    * (row-major within a tensor). The draws happen on the host, so the same source gives the
    * same scores on every backend.
    */
-  static initialize(layers: readonly LinearLayer[], random: UniformSource): MaskScores {
+  static initialize(layers: readonly LinearLayer[], random: UniformSource, options: MaskScoresOptions = {}): MaskScores {
     const parameters = maskedParameters(layers);
     const values = new Map<string, Float32Array>();
     for (const parameter of parameters) values.set(parameter.name, drawUniform(numel(parameter.shape), random));
-    return MaskScores.create(parameters, values);
+    return MaskScores.create(parameters, values, options);
   }
 
   /**
@@ -96,7 +107,7 @@ export class MaskScores {
    * MismatchError when a parameter is missing from `values`, has another shape, or when `values`
    * contains a tensor that is not a masked parameter of `layers`.
    */
-  static fromValues(layers: readonly LinearLayer[], values: StateDict): MaskScores {
+  static fromValues(layers: readonly LinearLayer[], values: StateDict, options: MaskScoresOptions = {}): MaskScores {
     const parameters = maskedParameters(layers);
     const expected = new Set(parameters.map((parameter) => parameter.name));
     const unknown = [...values.keys()].filter((name) => !expected.has(name));
@@ -119,16 +130,21 @@ export class MaskScores {
       }
       converted.set(parameter.name, Float32Array.from(toFloat32(tensor.dtype, tensor.data)));
     }
-    return MaskScores.create(parameters, converted);
+    return MaskScores.create(parameters, converted, options);
   }
 
-  private static create(parameters: MaskedParameter[], values: Map<string, Float32Array>): MaskScores {
-    const prefix = `mask_scores_${instanceCounter++}/`;
+  private static create(parameters: MaskedParameter[], values: Map<string, Float32Array>, options: MaskScoresOptions): MaskScores {
+    const prefix = `${options.prefix ?? `mask_scores_${instanceCounter++}`}/`;
     const byName = new Map<string, tf.Variable>();
-    for (const parameter of parameters) {
-      const initial = tf.tensor(values.get(parameter.name)!, parameter.shape, 'float32');
-      byName.set(parameter.name, tf.variable(initial, true, prefix + parameter.name, 'float32'));
-      initial.dispose();
+    try {
+      for (const parameter of parameters) {
+        const variable = tf.tidy(() => tf.variable(tf.tensor(values.get(parameter.name)!, parameter.shape, 'float32'), true, prefix + parameter.name, 'float32'));
+        byName.set(parameter.name, variable);
+      }
+    } catch (error) {
+      // a name clash with live scores would otherwise leave the variables made so far behind
+      for (const variable of byName.values()) variable.dispose();
+      throw error;
     }
     return new MaskScores(parameters, byName);
   }

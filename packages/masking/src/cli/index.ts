@@ -1,0 +1,2 @@
+export { createFinetuneCommand, formatFinetuneSummary } from './finetune-command';
+export { createModularizeCommand, formatModularizeSummary, type WorkflowCommandOptions } from './modularize-command';

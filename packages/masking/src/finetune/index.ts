@@ -1,0 +1,4 @@
+export * from './data';
+export * from './finetune';
+export * from './options';
+export * from './trainable';
