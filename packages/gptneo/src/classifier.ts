@@ -34,7 +34,7 @@ import {
 } from './heads';
 import { toIntMatrix, type GPTNeoInputs } from './inputs';
 import { GPTNeoForCausalLM } from './model';
-import { loadGPTNeoParameters, toStateDict } from './weights';
+import { floatVariable, loadGPTNeoParameters, toStateDict } from './weights';
 
 const log = getLogger('gptneo');
 
@@ -123,7 +123,7 @@ export class GPTNeoWithClassificationHead {
       if (ignored.length > 0) log.warn(`${reader.path}: ignored ${ignored.length} unknown tensors: ${ignored.join(', ')}`);
 
       const head = new Map<string, tf.Variable>();
-      for (const [name, { shape, values }] of headValues) head.set(name, tf.variable(tf.tensor(values, shape, 'float32')));
+      for (const [name, { shape, values }] of headValues) head.set(name, floatVariable(values, shape));
       return new GPTNeoWithClassificationHead(new GPTNeoForCausalLM(config, params, dir), head, task);
     } finally {
       reader.close();
@@ -188,7 +188,15 @@ export class GPTNeoWithClassificationHead {
    *   outside [0, classes).
    */
   loss(inputs: GPTNeoInputs, labels: ArrayLike<number>, options: ForwardOptions = {}): tf.Scalar {
-    const logits = this.forward(inputs, options); // [batch, classes]
+    return this.lossFromLogits(this.forward(inputs, options), labels);
+  }
+
+  /**
+   * Mean cross-entropy of class logits `[batch, classes]` (from {@link forward}) against `labels`.
+   *
+   * @throws InvalidInputError as {@link loss}
+   */
+  lossFromLogits(logits: tf.Tensor2D, labels: ArrayLike<number>): tf.Scalar {
     const [batch, classes] = logits.shape;
     if (labels.length !== batch) throw new InvalidInputError(`Got ${labels.length} labels for a batch of ${batch} rows`);
     for (const label of Array.from(labels)) {

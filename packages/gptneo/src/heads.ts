@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dropout, InvalidInputError, layerNorm, type ForwardOptions, type LinearLayer } from '@modularevo/core-tensor';
 
 import { denseLinear } from './ops';
+import { floatVariable } from './weights';
 
 /** Prefix of every head parameter. */
 export const CLASSIFICATION_HEAD_PREFIX = 'classification_head';
@@ -90,7 +91,7 @@ export function initClassificationHead(
       const bound = 1 / Math.sqrt(inFeatures);
       for (let i = 0; i < size; i++) values[i] = (2 * uniform() - 1) * bound;
     }
-    params.set(name, tf.variable(tf.tensor(values, shape, 'float32')));
+    params.set(name, floatVariable(values, shape));
   }
   return params;
 }

@@ -10,3 +10,8 @@ export * from './generation';
 export * from './objective';
 export * from './heads';
 export * from './classifier';
+export * from './modularization-objective';
+export * from './task-data';
+export * from './task-model';
+export * from './tasks';
+export * from './architecture';

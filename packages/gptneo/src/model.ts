@@ -16,6 +16,8 @@ import {
   type LinearLayer,
   type StateDict,
 } from '@modularevo/core-tensor';
+import { loadTokenizer, type Tokenizer } from '@modularevo/datasets';
+import type { PretrainedModel } from '@modularevo/masking';
 
 import { activation } from './activations';
 import { attentionBias } from './attention-mask';
@@ -23,9 +25,12 @@ import { gptNeoConfigToJson, loadGPTNeoConfig, type AttentionType, type GPTNeoCo
 import { checkTokenizerVocabulary, saveModelFolder } from './folder';
 import { checkInputs, type GPTNeoInputs } from './inputs';
 import { denseLinear, embedding, lowMemoryLayerNorm, maskedSoftmax } from './ops';
-import { initGPTNeoParameters, loadGPTNeoParameters, TIED_WEIGHTS, toStateDict } from './weights';
+import { assignGPTNeoParameters, initGPTNeoParameters, loadGPTNeoParameters, TIED_WEIGHTS, toStateDict } from './weights';
 
 const log = getLogger('gptneo');
+
+/** Name of the GPT-Neo architecture, as `--arch` takes it. */
+export const GPTNEO_ARCHITECTURE = 'gptneo';
 
 /** Options of a GPT-Neo forward pass. */
 export interface GPTNeoForwardOptions extends ForwardOptions {
@@ -59,9 +64,14 @@ interface Pass {
   dropoutSites: number;
 }
 
-/** GPT-Neo causal language model with parameters keyed by Hugging Face name. */
-export class GPTNeoForCausalLM {
+/**
+ * GPT-Neo causal language model with parameters keyed by Hugging Face name. It is the
+ * `PretrainedModel` the generic machinery (modularizer, fine-tuner, merger, cost) works on.
+ */
+export class GPTNeoForCausalLM implements PretrainedModel {
+  readonly architecture = GPTNEO_ARCHITECTURE;
   private readonly layers: Map<string, LinearLayer>;
+  private loadedTokenizer: Tokenizer | undefined;
 
   /**
    * @param config - a validated configuration
@@ -101,6 +111,28 @@ export class GPTNeoForCausalLM {
   /** Creates a model with freshly initialised weights (see {@link initGPTNeoParameters}). */
   static fromConfig(config: GPTNeoConfig, uniform: () => number): GPTNeoForCausalLM {
     return new GPTNeoForCausalLM(config, initGPTNeoParameters(config, uniform));
+  }
+
+  /** The configuration as `config.json` stores it (see {@link gptNeoConfigToJson}). */
+  get configJson(): Record<string, unknown> {
+    return gptNeoConfigToJson(this.config);
+  }
+
+  /**
+   * Returns the tokenizer of the folder the model was loaded from, loading it the first time.
+   * It pads with the EOS id, as GPT-Neo fine-tuning sets `pad_token = eos_token`.
+   *
+   * @throws InvalidInputError when the model was not loaded from a folder
+   * @throws CheckpointError when the folder has no tokenizer files
+   */
+  tokenizer(): Tokenizer {
+    if (!this.loadedTokenizer) {
+      if (!this.sourceDir) {
+        throw new InvalidInputError('This GPT-Neo model was not loaded from a folder, so it has no tokenizer; load it with GPTNeoForCausalLM.fromPretrained(dir)');
+      }
+      this.loadedTokenizer = loadTokenizer(this.sourceDir, { padWithEos: true });
+    }
+    return this.loadedTokenizer;
   }
 
   /** Returns the parameter `name`, following tied names (`lm_head.weight` is `transformer.wte.weight`). */
@@ -176,6 +208,21 @@ export class GPTNeoForCausalLM {
   /** Copies the parameters into a state dict with Hugging Face names (without the tied `lm_head.weight`). */
   stateDict(): StateDict {
     return toStateDict(this.params);
+  }
+
+  /**
+   * Overwrites parameters from `state` (Hugging Face names; a tied `lm_head.weight` sets the
+   * token embedding). Names absent from `state` keep their values.
+   *
+   * @throws MismatchError naming the tensor for an unknown name, another shape or a non-float dtype
+   */
+  assign(state: StateDict): void {
+    assignGPTNeoParameters(this.params, state);
+  }
+
+  /** Writes a Hugging Face model folder atomically; see {@link savePretrained}. */
+  async save(dir: string, options: { overwrite?: boolean } = {}): Promise<void> {
+    await this.savePretrained(dir, options);
   }
 
   /**

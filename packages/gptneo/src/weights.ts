@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   CheckpointError,
   formatShape,
+  MismatchError,
   sameShape,
   toFloat32,
   type CheckpointReader,
@@ -90,7 +91,7 @@ export function loadGPTNeoParameters(reader: CheckpointReader, config: GPTNeoCon
 
   const params = new Map<string, tf.Variable>();
   for (const [name, { shape, values }] of tensors) {
-    params.set(name, tf.variable(tf.tensor(values, shape, 'float32')));
+    params.set(name, floatVariable(values, shape));
   }
 
   const unusedKeys = reader
@@ -116,7 +117,7 @@ export function initGPTNeoParameters(config: GPTNeoConfig, uniform: () => number
     } else if (name.endsWith('.weight')) {
       fillNormal(values, config.initializer_range, uniform);
     }
-    params.set(name, tf.variable(tf.tensor(values, shape, 'float32')));
+    params.set(name, floatVariable(values, shape));
   }
   return params;
 }
@@ -131,6 +132,62 @@ export function toStateDict(params: Map<string, tf.Variable>): StateDict {
     state.set(name, { dtype: 'F32', shape: [...variable.shape], data: variable.dataSync() as Float32Array });
   }
   return state;
+}
+
+/**
+ * Creates a trainable float32 variable holding `values`. `tf.variable` copies its initial
+ * tensor, and that tensor would outlive the variable's `dispose` unless freed here.
+ */
+export function floatVariable(values: Float32Array, shape: number[]): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.tensor(values, shape, 'float32')));
+}
+
+// Float dtypes a state dict may carry for `assignGPTNeoParameters`; they are converted to float32.
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/**
+ * Overwrites parameters from `state`, by Hugging Face name; a tied `lm_head.weight` sets
+ * `transformer.wte.weight`. Names absent from `state` keep their values. Every entry is checked
+ * before any parameter changes.
+ *
+ * @throws MismatchError naming the tensor for an unknown name, another shape, a dtype that is not
+ *   a float dtype, or a tied pair (`lm_head.weight` and `transformer.wte.weight`) with different values
+ */
+export function assignGPTNeoParameters(params: Map<string, tf.Variable>, state: StateDict): void {
+  const updates = new Map<string, { name: string; values: Float32Array }>();
+  for (const [name, tensor] of state) {
+    const target = params.has(name) ? name : TIED_WEIGHTS[name];
+    const variable = target === undefined ? undefined : params.get(target);
+    if (!variable || target === undefined) {
+      throw new MismatchError(`Cannot assign "${name}": GPT-Neo has no such parameter (see gptNeoParameterShapes for the names)`);
+    }
+    if (!sameShape(tensor.shape, variable.shape)) {
+      throw new MismatchError(`Cannot assign "${name}" of shape ${formatShape(tensor.shape)}: the parameter "${target}" has shape ${formatShape(variable.shape)}`);
+    }
+    if (!FLOAT_DTYPES.has(tensor.dtype)) {
+      throw new MismatchError(`Cannot assign "${name}": its dtype ${tensor.dtype} is not a float dtype (${[...FLOAT_DTYPES].join(', ')})`);
+    }
+
+    // tied names set one tensor, so they must agree
+    const values = toFloat32(tensor.dtype, tensor.data);
+    const earlier = updates.get(target);
+    if (earlier && !sameBits(earlier.values, values)) {
+      throw new MismatchError(`"${earlier.name}" and "${name}" both set "${target}" (tied weights) but hold different values; give one of them`);
+    }
+    updates.set(target, { name, values });
+  }
+
+  for (const [target, { values }] of updates) {
+    const variable = params.get(target)!;
+    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, 'float32')));
+  }
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  return x.every((word, i) => word === y[i]);
 }
 
 /** Mapping from `GPTNeoForCausalLM` parameter names to the keys of one checkpoint. */
