@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ModularEvoError, setLogLevel } from '@modularevo/core-tensor';
 import { createCostCommand } from '@modularevo/cost';
 import { createDownloadCommand } from '@modularevo/datasets';
+import { createFinetuneCommand, createModularizeCommand } from '@modularevo/masking';
 import { createMergeCommand } from '@modularevo/merging';
 
 /** Builds the `modularevo` program with every subcommand. */
@@ -16,6 +17,8 @@ export function createProgram(): Command {
 
   // Subcommands are defined by the package that owns the work.
   program.addCommand(createMergeCommand());
+  program.addCommand(createModularizeCommand());
+  program.addCommand(createFinetuneCommand());
   program.addCommand(createDownloadCommand());
   program.addCommand(createCostCommand());
   return program;
