@@ -5,6 +5,7 @@
  */
 import type { Architecture } from '@modularevo/masking';
 
+import { CODET5_MODULE_FROZEN_PARAMETERS } from './module-base';
 import { spanCorruptionObjective } from './objective';
 import { CODET5_ARCHITECTURE, CodeT5PretrainedModel } from './pretrained-model';
 import { createConcodeTask, createSummarizeTask } from './tasks';
@@ -28,4 +29,6 @@ export const architecture: Architecture = {
     summarize: createSummarizeTask(),
     concode: createConcodeTask(),
   },
+  // as ModularEvo's run_gen_module.py: parameters without a mask train in full, the shared embedding never
+  moduleFineTuning: { frozenParameters: CODET5_MODULE_FROZEN_PARAMETERS, trainUnmaskedParameters: true },
 };

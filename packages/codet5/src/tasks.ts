@@ -214,4 +214,9 @@ export class GenerationTask implements ArchitectureTask<GenerationExample, Seq2S
   tokens(batch: Seq2SeqBatch): number {
     return countSeq2SeqTokens(batch);
   }
+
+  /** Returns whether any example has a reference target (the released Concode test split has none). */
+  hasReferences(examples: GenerationExample[]): boolean {
+    return examples.some((example) => example.target.trim() !== '');
+  }
 }

@@ -1,36 +1,21 @@
 /**
  * The `codet5:finetune` workflow: fine-tune a CodeT5 model on summarize or concode, fully or
- * guided by a module (only the module's entries of masked parameters train, and the shared
- * embedding stays frozen, as ModularEvo's `run_gen_module.py` does). Each epoch ends with a
- * generation-based evaluation on the validation split, and the best model is saved. That model
- * then scores the test split, or only predicts it when it has no references. Predictions go to
- * `<output>/predictions`.
+ * guided by a module, through the generic fine-tuner of `@modularevo/masking`. Under a module,
+ * the masked parameters train only inside their masks, the others in full and the shared
+ * embedding not at all, as ModularEvo's `run_gen_module.py` does. Each epoch ends with a
+ * generation-based evaluation on the validation split, and the best model is kept. That model
+ * then scores the test split, or only predicts it when it has no references. This file keeps
+ * the CodeT5 defaults; predictions go to `<output>/predictions` and the model to `<output>/best`.
  */
 import * as path from 'path';
 
-import * as tf from '@tensorflow/tfjs-core';
-
-import {
-  AdamW,
-  InvalidInputError,
-  getLogger,
-  linearScheduleWithWarmup,
-  train,
-  writeJsonAtomic,
-  writeRunConfig,
-  type TrainSummary,
-} from '@modularevo/core-tensor';
-import type { GenerationExample, SplitName } from '@modularevo/datasets';
-import { assertMaskedOutUnchanged, loadModule, moduleGradientMasks, type Module } from '@modularevo/masking';
+import { InvalidInputError, type TrainSummary } from '@modularevo/core-tensor';
+import type { SplitName } from '@modularevo/datasets';
+import { finetune } from '@modularevo/masking';
 
 import { architecture } from '../architecture';
-import { CODET5_MODULE_FROZEN_PARAMETERS, codeT5BaseModel } from '../module-base';
-import { batchSeq2Seq, type Seq2SeqBatch } from '../seq2seq-batches';
-import type { CodeT5TaskModel } from '../task-model';
 import { createConcodeTask, createSummarizeTask, type GenerationTask } from '../tasks';
-import { dropoutSeed, withoutUndefined } from './run-options';
-
-const log = getLogger('codet5');
+import { withoutUndefined } from './run-options';
 
 /** Settings of {@link runFinetune}. Learning rates default to CodeT5's (5e-5 summarize, 1e-4 concode). */
 export interface FinetuneRunOptions {
@@ -78,9 +63,6 @@ export interface FinetuneRunSummary {
   modelDir: string;
 }
 
-// TODO: run this through the generic fine-tuner of @modularevo/masking once it exists. That
-// fine-tuner composes the same pieces (task, gradient masks, train, evaluate) for any
-// architecture.
 /**
  * Fine-tunes a CodeT5 model on one task and writes the best model to `<output>/best` (the final
  * one when there is no validation split) and the prediction files to `<output>/predictions`.
@@ -90,118 +72,30 @@ export interface FinetuneRunSummary {
  */
 export async function runFinetune(options: FinetuneRunOptions): Promise<FinetuneRunSummary> {
   const settings = resolve(options);
-  const task = createTask(settings);
-
-  // data and model, before anything is written
-  const data = await task.load(settings.data, { maxExamples: settings.maxExamples, seed: settings.seed });
-  if (!data.splits.train?.length) throw new InvalidInputError(`${settings.data} has no train split for ${task.info.name}`);
-  const model = task.createModel(await architecture.load(settings.model), data, { seed: settings.seed });
-  try {
-    const module = settings.module ? loadModule(settings.module, { base: codeT5BaseModel(model.base), scores: false }) : undefined;
-    writeRunConfig(settings.output, { architecture: architecture.name, ...settings });
-
-    const summary = await fineTune(task, model, data.splits, module, settings);
-    writeJsonAtomic(path.join(settings.output, 'summary.json'), summary);
-    return summary;
-  } finally {
-    model.dispose();
-  }
-}
-
-/** Trains `model`, evaluating every epoch, then scores or predicts the test split. */
-async function fineTune(
-  task: GenerationTask,
-  model: CodeT5TaskModel,
-  splits: Partial<Record<SplitName, GenerationExample[]>>,
-  module: Module | undefined,
-  settings: ResolvedOptions,
-): Promise<FinetuneRunSummary> {
-  const predictionsDir = path.join(settings.output, 'predictions');
-  const bestDir = path.join(settings.output, 'best');
-  const validation = splits.validation?.length ? task.batches(model, splits.validation, { batchSize: settings.evalBatchSize }) : undefined;
-
-  // trained parameters and, for a module, their gradient masks
-  const { parameters, gradientMasks, before } = trainingSetup(model, module);
-  const optimizer = new AdamW(parameters, { lr: settings.lr, weightDecay: settings.weightDecay });
-  let training: TrainSummary;
-  let best: Record<string, number> | undefined;
-  try {
-    const encoded = task.encode(model, splits.train!);
-    const stepsPerEpoch = Math.ceil(encoded.length / settings.batchSize);
-    const totalSteps = Math.min(settings.maxSteps ?? Infinity, settings.epochs * stepsPerEpoch);
-    const padId = model.base.tokenizer().padId ?? model.base.t5.config.pad_token_id;
-
-    training = await train<Seq2SeqBatch>({
-      epochs: settings.epochs,
-      maxSteps: settings.maxSteps,
-      parameters,
-      optimizer,
-      gradientMasks,
-      schedule: linearScheduleWithWarmup(Math.round(settings.warmupRatio * totalSteps), totalSteps),
-      batches: (epoch) => batchSeq2Seq(encoded, padId, settings.batchSize, settings.seed + epoch),
-      lossFn: (batch, { step, microBatch }) => model.loss(batch, { training: true, seed: dropoutSeed(settings.seed, step, microBatch) }),
-      countTokens: (batch) => task.tokens(batch),
-      evaluate: validation ? () => model.evaluate(validation, { predictionsDir, split: 'validation', progress: settings.progress }) : undefined,
-      primaryMetric: task.info.primaryMetric,
-      mode: 'max',
-      onBest: async ({ metrics }) => {
-        best = metrics;
-        await model.save(bestDir, { overwrite: true });
-      },
-      runDir: settings.output,
-      progress: settings.progress,
-      label: `finetune ${task.info.name}`,
-    });
-  } finally {
-    optimizer.dispose();
-    tf.dispose([...(gradientMasks?.values() ?? [])]);
-  }
-
-  // a module's masked-out entries must not have moved
-  if (module && before) {
-    const report = assertMaskedOutUnchanged(before, model.base.stateDict(), module);
-    log.info(`mask-guided fine-tuning changed ${(report.changedFraction * 100).toFixed(2)}% of the base entries, none outside module "${module.domain}"`);
-  }
-
-  // without validation the final model is the result
-  if (!validation) await model.save(bestDir, { overwrite: true });
-  const test = splits.test?.length ? await testSplit(task, bestDir, splits.test, predictionsDir, settings) : undefined;
-  return { task: task.info.name, maskGuided: module !== undefined, training, validation: best, test, modelDir: bestDir };
-}
-
-/** Scores the saved model on the test split, or only writes predictions when it has no references. */
-async function testSplit(
-  task: GenerationTask,
-  modelDir: string,
-  examples: GenerationExample[],
-  predictionsDir: string,
-  settings: ResolvedOptions,
-): Promise<Record<string, number> | undefined> {
-  const model = await task.loadModel(modelDir);
-  try {
-    const batches = task.batches(model, examples, { batchSize: settings.evalBatchSize });
-    const options = { predictionsDir, split: 'test', progress: settings.progress };
-    if (examples.some((example) => example.target.trim() !== '')) return await model.evaluate(batches, options);
-
-    log.info(`${task.info.name}: the test split has no references, so only predictions are written`);
-    await model.predict(batches, options);
-    return undefined;
-  } finally {
-    model.dispose();
-  }
-}
-
-/** Returns the parameters to train and, for mask-guided fine-tuning, the masks by variable name and a copy of the weights. */
-function trainingSetup(model: CodeT5TaskModel, module: Module | undefined) {
-  const params = model.base.params;
-  if (!module) return { parameters: [...params.values()], gradientMasks: undefined, before: undefined };
-
-  const frozen = new Set(CODET5_MODULE_FROZEN_PARAMETERS);
-  const parameters = [...params].filter(([name]) => !frozen.has(name)).map(([, variable]) => variable);
-  const byName = moduleGradientMasks(module, [...params.keys()].filter((name) => !frozen.has(name)));
-  const gradientMasks = new Map([...byName].map(([name, mask]) => [params.get(name)!.name, mask]));
-  log.info(`mask-guided fine-tuning: ${byName.size} masked parameters, ${parameters.length - byName.size} trained in full, frozen: ${[...frozen].join(', ')}`);
-  return { parameters, gradientMasks, before: model.base.stateDict() };
+  const summary = await finetune({
+    architecture,
+    model: settings.model,
+    task: createTask(settings),
+    data: settings.data,
+    module: settings.module,
+    full: settings.module === undefined,
+    outDir: path.join(settings.output, 'best'),
+    runDir: settings.output,
+    epochs: settings.epochs,
+    maxSteps: settings.maxSteps,
+    batchSize: settings.batchSize,
+    evalBatchSize: settings.evalBatchSize,
+    lr: settings.lr,
+    weightDecay: settings.weightDecay,
+    warmupRatio: settings.warmupRatio,
+    maxExamples: settings.maxExamples,
+    // the released data has a validation split; without one the final model is kept
+    validationFraction: 0,
+    patience: 0,
+    seed: settings.seed,
+    progress: settings.progress,
+  });
+  return { task: summary.task, maskGuided: summary.strategy === 'module', training: summary.training, validation: summary.validation, test: summary.test, modelDir: summary.modelDir };
 }
 
 function createTask(settings: ResolvedOptions): GenerationTask {

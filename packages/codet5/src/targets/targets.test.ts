@@ -59,7 +59,7 @@ describe('codet5 workflows', () => {
       task: 'summarize',
       model: fixture.dir,
       data: dataset('code_to_text', 'python'),
-      module: path.join(moduleRun, 'module_final'),
+      module: path.join(moduleRun, 'final'),
       output,
       maxSourceLength: 48,
       maxTargetLength: 16,
@@ -80,7 +80,7 @@ describe('codet5 workflows', () => {
 
   it.each([
     ['an unknown task', { task: 'translate' }, 'Unknown task "translate"'],
-    ['a missing model', { model: '/nonexistent-model' }, 'cannot read config'],
+    ['a missing model', { model: '/nonexistent-model' }, 'missing config.json'],
     ['beam size 0', { numBeams: 0 }, 'numBeams must be a positive integer'],
   ])('finetune rejects %s before writing', async (_case, change, message) => {
     const output = path.join(runs, `bad-${Math.random().toString(36).slice(2)}`);
