@@ -70,11 +70,12 @@ export interface SparsePlan {
 }
 
 /**
- * Default of {@link SparsePlanOptions.denseAbove}. NOTE: chosen from bench/dense-vs-sparse.ts on
- * one CPU (2 cores of an AMD EPYC, AVX-512): at half the weights kept, the sparse kernel and the
- * dense product were about equally fast, so the crossover differs on other machines.
+ * Default of {@link SparsePlanOptions.denseAbove}. NOTE: chosen with bench/dense-vs-sparse.ts on
+ * 2 cores of an AMD EPYC (Zen 4, AVX-512) at GPT-Neo-125M sizes: the sparse kernel still beat the
+ * dense product at half the weights kept and lost at three quarters, so other CPUs may cross over
+ * elsewhere.
  */
-export const DEFAULT_DENSE_ABOVE = 0.5;
+export const DEFAULT_DENSE_ABOVE = 0.6;
 
 /** Options of {@link buildSparsePlan}. */
 export interface SparsePlanOptions {
