@@ -78,6 +78,17 @@ describe('modularevo cost', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('resolves --arch through loadArchitecture', async () => {
+    const out = path.join(dir, 'unknown-arch.json');
+    const args = argsFor(path.join(dir, 'module'), out);
+    args[args.indexOf('--arch') + 1] = 'no-such-architecture';
+    const run = createCostCommand().configureOutput({ writeOut: () => undefined }).parseAsync(args, { from: 'user' });
+
+    await expect(run).rejects.toThrow(ModularEvoError);
+    await expect(run).rejects.toThrow(/Unknown architecture "no-such-architecture": package @modularevo\/no-such-architecture is not installed/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('rejects an invalid repeat count', async () => {
     const args = argsFor(path.join(dir, 'module'), path.join(dir, 'unused.json'));
     args[args.indexOf('--repeats') + 1] = '0';

@@ -1,13 +1,12 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { Architecture } from '@modularevo/masking';
+import { loadArchitecture, type Architecture } from '@modularevo/masking';
 
-import { loadArchitecturePackage } from '../measure/architectures';
 import { measureCost, type CostReport } from '../measure/measure-cost';
 import { DEFAULT_DENSE_ABOVE } from '../sparse/plan';
 
 /** Options of {@link createCostCommand}. */
 export interface CostCommandOptions {
-  /** Returns the architecture `--arch` names (default: the `architecture` export of `@modularevo/<name>`). */
+  /** Returns the architecture `--arch` names (default: masking's `loadArchitecture`, the `architecture` export of `@modularevo/<name>`). */
   resolveArchitecture?: (name: string) => Architecture;
 }
 
@@ -16,10 +15,10 @@ export interface CostCommandOptions {
  * under a module. It prints a summary on stdout and, with `--out`, writes the full report as JSON.
  */
 export function createCostCommand(options: CostCommandOptions = {}): Command {
-  const resolve = options.resolveArchitecture ?? loadArchitecturePackage;
+  const resolve = options.resolveArchitecture ?? loadArchitecture;
   return new Command('cost')
     .description('Time dense against sparse (module-masked) inference of a task model on the same inputs, with the task metric of each')
-    .requiredOption('--arch <name>', 'architecture: gptneo, codebert or codet5')
+    .requiredOption('--arch <name>', 'architecture: the package @modularevo/<name> that exports it, for example gptneo, codebert or codet5')
     .requiredOption('--model <dir>', 'fine-tuned task model folder (with task.json), or a base model folder, which gets a fresh task head')
     .requiredOption('--module <dir>', 'module folder whose masks make the sparse model')
     .requiredOption('--task <name>', 'task the model runs, for example mathqa')

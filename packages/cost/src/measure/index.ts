@@ -1,4 +1,3 @@
-export * from './architectures';
 export * from './measure-cost';
 export * from './timing';
 export { TASK_FILE } from './task-model';
