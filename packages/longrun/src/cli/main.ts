@@ -6,6 +6,9 @@ import { createDownloadCommand } from '@modularevo/datasets';
 import { createFinetuneCommand, createModularizeCommand } from '@modularevo/masking';
 import { createMergeCommand } from '@modularevo/merging';
 
+import { createEvolveCommand } from './evolve-command';
+import { createReportCommand } from './report-command';
+
 /** Builds the `modularevo` program with every subcommand. */
 export function createProgram(): Command {
   const program = new Command('modularevo')
@@ -21,6 +24,8 @@ export function createProgram(): Command {
   program.addCommand(createFinetuneCommand());
   program.addCommand(createDownloadCommand());
   program.addCommand(createCostCommand());
+  program.addCommand(createEvolveCommand());
+  program.addCommand(createReportCommand());
   return program;
 }
 
