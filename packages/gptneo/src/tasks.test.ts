@@ -15,6 +15,10 @@ import { GPTNEO_TASKS } from './tasks';
 const [fixture] = modelFixturesOfType('gpt_neo');
 const mathqa = GPTNEO_TASKS.mathqa;
 
+// Training runs take several seconds, more on a loaded machine. Run from the repository root,
+// Jest ignores the preset's per-project testTimeout and applies its 5 s default.
+jest.setTimeout(300_000);
+
 beforeAll(async () => {
   await initBackend();
 });

@@ -57,6 +57,10 @@ function finetuneArgs(out: string, extra: string[] = []): string[] {
 
 let moduleDir: string;
 
+// Training runs take several seconds, more on a loaded machine. Run from the repository root,
+// Jest ignores the preset's per-project testTimeout and applies its 5 s default.
+jest.setTimeout(300_000);
+
 beforeAll(async () => {
   await initBackend();
   setLogLevel('warn');

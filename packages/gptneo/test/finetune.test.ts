@@ -33,6 +33,10 @@ let dir: string;
 let moduleDir: string;
 let base: StateDict;
 
+// Training runs take several seconds, more on a loaded machine. Run from the repository root,
+// Jest ignores the preset's per-project testTimeout and applies its 5 s default.
+jest.setTimeout(300_000);
+
 beforeAll(async () => {
   await initBackend();
   setLogLevel('warn');

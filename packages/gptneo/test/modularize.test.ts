@@ -60,6 +60,10 @@ function readJson(file: string): any {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
 
+// Training runs take several seconds, more on a loaded machine. Run from the repository root,
+// Jest ignores the preset's per-project testTimeout and applies its 5 s default.
+jest.setTimeout(300_000);
+
 beforeAll(async () => {
   await initBackend();
   setLogLevel('warn');
