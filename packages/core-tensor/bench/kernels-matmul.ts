@@ -59,6 +59,31 @@ function gflops(shape: ProductShape, variant: Variant): number {
   return (2 * shape.batch * shape.m * shape.k * shape.n) / ms / 1e6;
 }
 
+// Linear layers on 8 rows, as in decoding: T5-base / CodeT5-base `wi` and the `lm_head` of GPT-Neo.
+const FEW_ROWS: { name: string; rows: number; k: number; n: number }[] = [
+  { name: 'wi 8x768 by 3072x768', rows: 8, k: 768, n: 3072 },
+  { name: 'lm_head 8x768 by 50257x768', rows: 8, k: 768, n: 50257 },
+];
+
+/**
+ * Milliseconds of `x W^T` for few rows: the weight transposed explicitly and then multiplied
+ * (what the XNNPACK path did before it swapped operands), the XNNPACK path, and the native GEMM.
+ */
+function printFewRows(nativeAvailable: boolean): void {
+  const rows = FEW_ROWS.map(({ name, rows: m, k, n }) => {
+    const [x, weight] = [tf.randomNormal([m, k]), tf.randomNormal([n, k])];
+    setNativeGemmEnabled(false);
+    const transposed = bestMs(() => tf.matMul(x, tf.transpose(weight)));
+    const swapped = bestMs(() => tf.matMul(x, weight, false, true));
+    setNativeGemmEnabled(true);
+    const nativeMs = nativeAvailable ? bestMs(() => tf.matMul(x, weight, false, true)) : NaN;
+    tf.dispose([x, weight]);
+    return [name, ...[transposed, swapped, nativeMs].map((ms) => ms.toFixed(2))];
+  });
+  console.log('\nx W^T on few rows, ms');
+  printTable(['shape', 'weight transposed first', 'XNNPACK operands swapped', 'native GEMM'], rows);
+}
+
 async function main(): Promise<void> {
   registerGradients();
   await tf.setBackend('wasm');
@@ -86,6 +111,8 @@ async function main(): Promise<void> {
       xnnpack[i].transposeB,
     ]),
   );
+
+  printFewRows(native.available);
 
   if (!accelerated) {
     console.log(`native GEMM accelerator not measured: ${native.reason}`);

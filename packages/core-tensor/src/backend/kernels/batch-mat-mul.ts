@@ -1,13 +1,14 @@
 /**
  * Replaces the wasm `BatchMatMul` kernel so that every product takes a fast path: the native GEMM
  * accelerator when it is built (`native-gemm.ts`), otherwise XNNPACK with transposed operands
- * transposed explicitly first and batches run per entry (`mat-mul-plain.ts`). The gradient of a
+ * transposed explicitly first and batches run per entry (`mat-mul-plain.ts`). A few rows against a
+ * large transposed weight swap the operands instead, so that only the small operands are transposed. The gradient of a
  * matmul uses transpose flags, and Hugging Face stores linear weights `[out, in]`, so without this
  * override a training step spends most of its time in the slow loop.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { plainBatchMatMul, transposeInner } from './mat-mul-plain';
+import { plainBatchMatMul, prefersSwappedProduct, swappedTransposedProduct, transposeInner } from './mat-mul-plain';
 import { nativeBatchMatMul, nativeSgemm } from './native-gemm';
 import type { WasmBackend, WasmKernelFunc } from './wasm-internals';
 
@@ -25,6 +26,13 @@ export function fastBatchMatMul(original: WasmKernelFunc): tf.KernelFunc {
 
     const sgemm = nativeSgemm();
     if (sgemm) return nativeBatchMatMul(wasm, sgemm, a, b, transposeA, transposeB);
+
+    // a few rows against a shared right operand stored transposed (a linear layer while decoding)
+    const [rows, k] = [tf.util.sizeFromShape(a.shape.slice(0, -1)), a.shape[a.shape.length - 1]];
+    const sharedB = tf.util.sizeFromShape(b.shape.slice(0, -2)) === 1;
+    if (!transposeA && transposeB && sharedB && prefersSwappedProduct(rows, k, b.shape[b.shape.length - 2])) {
+      return swappedTransposedProduct(wasm, original, a, b);
+    }
 
     const plainA = transposeA ? transposeInner(wasm, a) : a;
     const plainB = transposeB ? transposeInner(wasm, b) : b;

@@ -7,9 +7,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { transposeInner } from './mat-mul-plain';
+import { prefersSwappedProduct, swappedTransposedProduct, transposeInner } from './mat-mul-plain';
 import { nativeBatchMatMul, nativeSgemm } from './native-gemm';
 import { runWasmKernel, type WasmBackend, type WasmKernelFunc } from './wasm-internals';
+
+// The registered wasm BatchMatMul (core-tensor's replacement), for products without bias.
+const runBatchMatMul: WasmKernelFunc = ({ inputs, backend, attrs }) => runWasmKernel('BatchMatMul', backend, inputs, attrs);
 
 /** Builds the replacement kernel around the wasm backend's own `_FusedMatMul` kernel function. */
 export function fastFusedMatMul(original: WasmKernelFunc): tf.KernelFunc {
@@ -28,6 +31,17 @@ export function fastFusedMatMul(original: WasmKernelFunc): tf.KernelFunc {
     const { activation } = attrs as unknown as { activation?: string };
     if (sgemm && (activation === undefined || activation === 'linear')) {
       const product = nativeBatchMatMul(wasm, sgemm, a, b, transposeA, transposeB);
+      if (!bias) return product;
+      const sum = runWasmKernel('Add', wasm, { a: product, b: bias });
+      wasm.disposeData(product.dataId);
+      return sum;
+    }
+
+    // a few rows against a transposed weight (decoding): (W x^T)^T, then the bias
+    const linearActivation = activation === undefined || activation === 'linear';
+    const rows = a.shape[0] * a.shape[1];
+    if (linearActivation && !transposeA && transposeB && b.shape[0] === 1 && prefersSwappedProduct(rows, a.shape[2], b.shape[1])) {
+      const product = swappedTransposedProduct(wasm, runBatchMatMul, a, b);
       if (!bias) return product;
       const sum = runWasmKernel('Add', wasm, { a: product, b: bias });
       wasm.disposeData(product.dataId);

@@ -8,7 +8,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import { fastBatchMatMul } from './batch-mat-mul';
 import { fastFusedMatMul } from './fused-mat-mul';
 import { batchedGatherV2 } from './gather-v2';
+import { sharedIdentity } from './identity';
+import { dtypeSafeOneHot } from './one-hot';
 import { dtypeSafeSelect } from './select';
+import { leadingAxesSum } from './sum';
 import { fastTile } from './tile';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 import type { WasmKernelFunc } from './wasm-internals';
@@ -33,8 +36,15 @@ const REPLACEMENTS: { kernelName: string; build: (original: WasmKernelFunc) => t
     reason: 'transpose flags and batches ran a scalar loop instead of XNNPACK',
   },
   { kernelName: tf.Select, build: dtypeSafeSelect, reason: 'branches of different dtypes gave wrong values' },
+  { kernelName: tf.OneHot, build: dtypeSafeOneHot, reason: 'float32 output held the bits of int32 values' },
   { kernelName: tf.GatherV2, build: batchedGatherV2, reason: 'batchDims > 0 read out of bounds' },
+  { kernelName: tf.Sum, build: leadingAxesSum, reason: 'sums over leading axes (bias gradients) transposed a full copy first' },
   { kernelName: tf.Tile, build: fastTile, reason: 'about 180 ns per element; every broadcast in tf.where tiles' },
+  {
+    kernelName: tf.Identity,
+    build: sharedIdentity,
+    reason: 'copied every tensor saved for backpropagation; now shares its memory as the cpu backend does',
+  },
 ];
 
 const ADDITIONS: { kernelName: string; kernelFunc: tf.KernelFunc; reason: string }[] = [

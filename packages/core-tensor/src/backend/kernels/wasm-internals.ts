@@ -30,7 +30,7 @@ interface WasmModule {
 export interface WasmBackend extends tf.KernelBackend {
   wasm: WasmModule;
   dataIdNextNumber: number;
-  dataIdMap: { get(dataId: tf.DataId): WasmTensorData };
+  dataIdMap: { get(dataId: tf.DataId): WasmTensorData; has(dataId: tf.DataId): boolean };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): TypedArray;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
