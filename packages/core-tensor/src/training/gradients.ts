@@ -1,6 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { InvalidInputError } from '../errors';
+import { lowMemoryVariableGrads } from './low-memory-gradients';
+
+/** Options of {@link GradientAccumulator}. */
+export interface GradientAccumulatorOptions {
+  /**
+   * Compute gradients with {@link lowMemoryVariableGrads}, which frees saved tensors during the
+   * backward pass (default true), rather than with `tf.variableGrads`. Both give the same gradients.
+   */
+  lowMemory?: boolean;
+}
 
 /**
  * Sums the gradients of several micro-batches for one optimizer step (gradient accumulation).
@@ -12,7 +22,14 @@ export class GradientAccumulator {
   private lossSum: tf.Scalar | undefined;
   private micro = 0;
 
-  constructor(private readonly parameters: tf.Variable[]) {}
+  private readonly variableGrads: typeof lowMemoryVariableGrads;
+
+  constructor(
+    private readonly parameters: tf.Variable[],
+    options: GradientAccumulatorOptions = {},
+  ) {
+    this.variableGrads = options.lowMemory === false ? tf.variableGrads : lowMemoryVariableGrads;
+  }
 
   /** Number of micro-batches added since the last `take`. */
   get count(): number {
@@ -28,7 +45,7 @@ export class GradientAccumulator {
   add(computeLoss: () => tf.Scalar): void {
     let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
     try {
-      result = tf.variableGrads(computeLoss, this.parameters);
+      result = this.variableGrads(computeLoss, this.parameters);
     } catch (error) {
       if (/Cannot find a connection between any variable/.test((error as Error).message)) {
         throw new InvalidInputError(

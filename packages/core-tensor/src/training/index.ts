@@ -7,6 +7,7 @@ export * from './gradients';
 export * from './iterate';
 export * from './loop';
 export * from './loop-options';
+export * from './low-memory-gradients';
 export * from './metrics';
 export * from './progress';
 export * from './rng';

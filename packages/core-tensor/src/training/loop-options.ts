@@ -69,6 +69,12 @@ export interface TrainOptions<B> {
   schedule?: LrSchedule;
   /** Micro-batches whose gradients are averaged into one optimizer step (default 1). */
   gradientAccumulationSteps?: number;
+  /**
+   * Free each tensor saved for backpropagation, and each intermediate gradient, as soon as the
+   * backward pass has used it (default true; see `lowMemoryVariableGrads`). `false` uses
+   * `tf.variableGrads`, which holds them until the backward pass ends. The gradients are the same.
+   */
+  lowMemoryGradients?: boolean;
   /** Maximum global gradient norm, after masking (default 1.0 as the Hugging Face Trainer; 0 disables). */
   maxGradNorm?: number;
   /** 0/1 masks by parameter name: entries outside a mask never change (see `AdamW.setGradientMask`). */
@@ -107,6 +113,7 @@ export interface TrainOptions<B> {
 export interface ResolvedTrainOptions<B> extends TrainOptions<B> {
   schedule: LrSchedule;
   gradientAccumulationSteps: number;
+  lowMemoryGradients: boolean;
   maxGradNorm: number;
   primaryMetric: string;
   mode: MetricMode;
@@ -148,6 +155,7 @@ export function resolveTrainOptions<B>(options: TrainOptions<B>): ResolvedTrainO
     ...options,
     schedule: options.schedule ?? constantSchedule(),
     gradientAccumulationSteps: options.gradientAccumulationSteps ?? 1,
+    lowMemoryGradients: options.lowMemoryGradients ?? true,
     maxGradNorm,
     primaryMetric,
     mode: options.mode ?? (primaryMetric.endsWith('loss') ? 'min' : 'max'),

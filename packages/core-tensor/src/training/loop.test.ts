@@ -275,6 +275,18 @@ describe('train', () => {
     expect(summary.trainSeconds).toBeLessThanOrEqual(summary.wallTimeSeconds);
   });
 
+  it('trains the same with either backward pass', async () => {
+    const lean = setUp({ name: 'backward-lean' }, { weightDecay: 0.01 });
+    const plain = setUp({ name: 'backward-plain' }, { weightDecay: 0.01 });
+
+    await train({ ...lean.base, maxSteps: 6, gradientAccumulationSteps: 2 });
+    await train({ ...plain.base, maxSteps: 6, gradientAccumulationSteps: 2, lowMemoryGradients: false });
+
+    expect(values(lean.problem.weight)).toEqual(values(plain.problem.weight));
+    expect(values(lean.problem.bias)).toEqual(values(plain.problem.bias));
+    expect(values(lean.problem.weight)).not.toEqual([0, 0, 0]);
+  });
+
   it('frees every tensor a step allocates', async () => {
     const { problem, base } = setUp({ batchSize: 4 }, { weightDecay: 0.01 });
     const mask = tf.tensor2d([[1], [0], [1]]);

@@ -84,7 +84,7 @@ class TrainingRun<B> {
 
   constructor(private readonly options: ResolvedTrainOptions<B>) {
     this.tracker = new BestMetricTracker(options.primaryMetric, options.mode, options.earlyStoppingPatience);
-    this.accumulator = new GradientAccumulator(options.parameters);
+    this.accumulator = new GradientAccumulator(options.parameters, { lowMemory: options.lowMemoryGradients });
     this.progress = new ProgressBar({ label: options.label, total: options.maxSteps, enabled: options.progress });
   }
 
