@@ -1,6 +1,8 @@
 /**
- * Speed of the training utilities: one AdamW step (plain and with gradient masks) over
- * GPT-Neo-shaped parameter sets, one gradient-norm clip, and seeded uniform draws.
+ * Speed of the training utilities over GPT-Neo-shaped parameter sets: one AdamW step (plain and
+ * with gradient masks), one gradient-norm clip, and seeded uniform draws. The forms of the update
+ * (composed tfjs ops, the fused in-place loop in JavaScript and in the native addon) run side by
+ * side with their peak memory.
  *
  * Run: `npx nx run core-tensor:bench` (or `npx ts-node --transpile-only bench/training-adamw.ts`
  * in packages/core-tensor). Figures go to stdout: the median of several steps after one
@@ -8,8 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { initBackend } from '../src/backend';
+import { initBackend, nativeGemmStatus, setNativeGemmEnabled } from '../src/backend';
 import { AdamW, clipGradNorm, createRng } from '../src/training';
+import { composedAdamWUpdate, fusedAdamWUpdateOnWasm, type AdamWScalars, type AdamWTensors } from '../src/training/adamw-update';
 
 const STEPS = 5;
 
@@ -65,6 +68,70 @@ async function time(run: () => Promise<void>): Promise<number> {
     samples.push(performance.now() - started);
   }
   return median(samples);
+}
+
+/** Creates the state of one parameter for the update functions, with moments as after one step. */
+function updateState(variable: tf.Variable, gradient: tf.Tensor): AdamWTensors {
+  return tf.tidy(() => ({
+    variable,
+    expAvg: tf.variable(tf.mul(gradient, 0.1), false),
+    expAvgSq: tf.variable(tf.mul(tf.square(gradient), 1e-3), false),
+    gradient,
+  }));
+}
+
+/**
+ * Times one AdamW step over every parameter of `set` in each form of the update, alternating the
+ * forms. Prints the medians, and the largest number of bytes each form allocated on top of its
+ * inputs (`tf.profile` peak bytes).
+ */
+async function benchUpdateForms(set: ParameterSet): Promise<void> {
+  const rng = createRng(0).fork(`${set.name}.forms`);
+  const states = set.shapes.map(([name, shape]) => {
+    const variable = tf.tidy(() =>
+      tf.variable(tf.tensor(rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1))), shape), true, `${set.name}.forms.${name}`),
+    );
+    return updateState(variable, tf.randomNormal(variable.shape, 0, 1e-3, 'float32', 1));
+  });
+  const count = states.reduce((sum, state) => sum + state.variable.size, 0);
+  const scalars: AdamWScalars = { decay: 1 - 1e-6, beta1: 0.9, beta2: 0.999, eps: 1e-8, stepSize: 1e-4, biasCorrection2Sqrt: 0.05 };
+  const fused = () => states.forEach((state) => fusedAdamWUpdateOnWasm(state, scalars) || composedAdamWUpdate(state, scalars));
+  const forms = {
+    composed: () => states.forEach((state) => composedAdamWUpdate(state, scalars)),
+    'fused JavaScript': () => {
+      setNativeGemmEnabled(false);
+      fused();
+      setNativeGemmEnabled(true);
+    },
+    'fused native': fused,
+  };
+  type Form = keyof typeof forms;
+  const names = Object.keys(forms) as Form[];
+  if (!nativeGemmStatus().available) names.pop();
+
+  // alternate the forms, so that changes in machine load reach all of them alike
+  const samples = new Map<Form, number[]>(names.map((form) => [form, []]));
+  for (let i = 0; i <= STEPS; i++) {
+    for (const form of names) {
+      const started = performance.now();
+      forms[form]();
+      await waitFor(states.map((state) => state.variable));
+      if (i > 0) samples.get(form)!.push(performance.now() - started);
+    }
+  }
+  const peaks = new Map<Form, number>();
+  for (const form of names) {
+    const before = tf.memory().numBytes;
+    const profile = await tf.profile(forms[form]);
+    peaks.set(form, Math.max(0, profile.peakBytes - before)); // -Infinity when no kernel ran
+  }
+
+  const describe = (form: Form) => {
+    const ms = median(samples.get(form)!);
+    return `${form} ${ms.toFixed(1)} ms (${((ms * 1e6) / count).toFixed(2)} ns/value, peak +${(peaks.get(form)! / 2 ** 20).toFixed(1)} MiB)`;
+  };
+  console.log(`${set.name}: one AdamW update of ${(count / 1e6).toFixed(2)}M values | ${names.map(describe).join(' | ')}`);
+  for (const state of states) tf.dispose([state.variable, state.expAvg, state.expAvgSq, state.gradient]);
 }
 
 async function benchAdamW(set: ParameterSet): Promise<void> {
@@ -137,6 +204,8 @@ async function main(): Promise<void> {
   await benchRng();
   await benchAdamW({ name: 'gpt-neo-tiny', shapes: gptNeoShapes(64, 8, 50257) });
   await benchAdamW({ name: 'gpt-neo-125M-4-blocks', shapes: gptNeoShapes(768, 4) });
+  await benchUpdateForms({ name: 'gpt-neo-tiny', shapes: gptNeoShapes(64, 8, 50257) });
+  await benchUpdateForms({ name: 'gpt-neo-125M-embeddings-and-4-blocks', shapes: gptNeoShapes(768, 4, 50257) });
 }
 
 main().catch((error) => {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adamw.h"
 #include "gemm.h"
 
 namespace {
@@ -94,10 +95,71 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// adamw(memory, parameter, expAvg, expAvgSq, gradient, multiplier, keep, parameterOut, expAvgOut,
+// expAvgSqOut, n, scalars) runs one fused AdamW update of n values inside memory. The arguments
+// after memory are byte offsets (multiplier and keep are -1 without a gradient mask), and scalars
+// is a Float64Array [decay, beta1, beta2, eps, stepSize, biasCorrection2Sqrt].
+napi_value Adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  if (!check(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr), "bad call")) return nullptr;
+  if (argc != 12) {
+    napi_throw_type_error(env, nullptr, "adamw expects 12 arguments");
+    return nullptr;
+  }
+
+  void* memory = nullptr;
+  size_t memoryBytes = 0;
+  if (!check(env, napi_get_arraybuffer_info(env, argv[0], &memory, &memoryBytes), "memory must be an ArrayBuffer"))
+    return nullptr;
+  int64_t offsets[9], n;
+  for (int i = 0; i < 9; ++i)
+    if (!getInt(env, argv[1 + i], &offsets[i])) return nullptr;
+  if (!getInt(env, argv[10], &n)) return nullptr;
+
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (!check(env, napi_get_typedarray_info(env, argv[11], &type, &length, &data, nullptr, nullptr),
+             "scalars must be a Float64Array"))
+    return nullptr;
+  if (type != napi_float64_array || length != 6) {
+    napi_throw_range_error(env, nullptr, "scalars must be a Float64Array of length 6");
+    return nullptr;
+  }
+  const double* scalars = static_cast<const double*>(data);
+
+  // every array must lie inside the buffer; the mask arrays may be absent (-1)
+  const int64_t bytes = static_cast<int64_t>(memoryBytes);
+  auto fits = [&](int64_t offset, int64_t elementBytes) {
+    return offset >= 0 && offset % elementBytes == 0 && n >= 0 && offset + n * elementBytes <= bytes;
+  };
+  const bool masked = offsets[4] >= 0 || offsets[5] >= 0;
+  bool valid = fits(offsets[0], 4) && fits(offsets[1], 4) && fits(offsets[2], 4) && fits(offsets[3], 4) &&
+               fits(offsets[6], 4) && fits(offsets[7], 4) && fits(offsets[8], 4);
+  if (masked) valid = valid && fits(offsets[4], 4) && fits(offsets[5], 1);
+  if (!valid) {
+    napi_throw_range_error(env, nullptr, "adamw arrays lie outside the memory buffer");
+    return nullptr;
+  }
+
+  char* base = static_cast<char*>(memory);
+  auto floats = [&](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
+  modularevo::AdamWArgs args{floats(offsets[0]), floats(offsets[1]), floats(offsets[2]), floats(offsets[3]),
+                             masked ? floats(offsets[4]) : nullptr,
+                             masked ? reinterpret_cast<const uint8_t*>(base + offsets[5]) : nullptr,
+                             floats(offsets[6]), floats(offsets[7]), floats(offsets[8]), n,
+                             scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5]};
+  modularevo::adamwUpdate(args);
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, Sgemm, nullptr, &fn);
   napi_set_named_property(env, exports, "sgemm", fn);
+  napi_create_function(env, "adamw", NAPI_AUTO_LENGTH, Adamw, nullptr, &fn);
+  napi_set_named_property(env, exports, "adamw", fn);
   return exports;
 }
 

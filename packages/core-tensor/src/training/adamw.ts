@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { InvalidInputError, MismatchError } from '../errors';
 import { formatShape, sameShape, type RawTensor, type StateDict } from '../checkpoint/state-dict';
+import { composedAdamWUpdate, fusedAdamWUpdateOnWasm, type AdamWScalars, type AdamWTensors, type GradientMask } from './adamw-update';
 
 /** Hyperparameters of AdamW, with the defaults of `torch.optim.AdamW`. */
 export interface AdamWOptions {
@@ -39,13 +40,6 @@ interface ParameterState {
   expAvgSq: tf.Variable;
 }
 
-interface GradientMask {
-  /** 1 where the entry trains, 0 where it is frozen (float32, the parameter's shape). */
-  multiplier: tf.Tensor;
-  /** The same mask as booleans, to select unchanged values. */
-  keep: tf.Tensor;
-}
-
 const STATE_SUFFIXES = ['step', 'exp_avg', 'exp_avg_sq'] as const;
 
 /**
@@ -60,7 +54,11 @@ const STATE_SUFFIXES = ['step', 'exp_avg', 'exp_avg_sq'] as const;
  * decay 0 the two agree.
  *
  * Parameters are `tf.Variable`s updated in place; gradients are passed by variable name, as
- * `tf.variableGrads` returns them. Call `dispose()` to free the moment estimates.
+ * `tf.variableGrads` returns them. Call `dispose()` to free the moment estimates. On the wasm
+ * backend one fused loop writes each parameter and its moments in place on the heap, so a step
+ * allocates nothing. Other backends compose tfjs ops, with the same float32 results.
+ * A variable that shares its buffer with another tensor (one it was created from with
+ * `tf.variable(tensor)`, or a clone) gets a new buffer at its first step, and that tensor keeps its values.
  */
 export class AdamW {
   readonly groups: readonly ResolvedParameterGroup[];
@@ -238,31 +236,18 @@ export class AdamW {
     const mask = this.masks.get(variable.name);
 
     // torch computes these scalars in float64 and applies them to float32 tensors
-    const decay = 1 - lr * weightDecay;
-    const stepSize = lr / (1 - beta1 ** state.step);
-    const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** state.step);
+    const scalars: AdamWScalars = {
+      decay: 1 - lr * weightDecay,
+      beta1,
+      beta2,
+      eps: this.eps,
+      stepSize: lr / (1 - beta1 ** state.step),
+      biasCorrection2Sqrt: Math.sqrt(1 - beta2 ** state.step),
+    };
+    const tensors: AdamWTensors = { variable, expAvg: state.expAvg, expAvgSq: state.expAvgSq, gradient, mask };
 
-    tf.tidy(() => {
-      const g = mask ? tf.mul(gradient, mask.multiplier) : gradient;
-
-      // decoupled weight decay comes first
-      const decayed = decay !== 1 ? tf.mul(variable, decay) : variable;
-
-      // m.lerp(g, 1 - beta1); v * beta2 + ((1 - beta2) * g) * g
-      const expAvg = tf.add(state.expAvg, tf.mul(tf.sub(g, state.expAvg), 1 - beta1));
-      const expAvgSq = tf.add(tf.mul(state.expAvgSq, beta2), tf.mul(tf.mul(g, 1 - beta2), g));
-
-      // p + ((-step_size) * m) / (sqrt(v) / sqrt(1 - beta2^t) + eps), the order of torch's addcdiv
-      const denominator = tf.add(tf.div(tf.sqrt(expAvgSq), biasCorrection2Sqrt), this.eps);
-      let updated = tf.add(decayed, tf.div(tf.mul(expAvg, -stepSize), denominator));
-
-      // frozen entries keep their exact bits, whatever the decay and the moments did
-      if (mask) updated = tf.where(mask.keep, updated, variable);
-
-      variable.assign(updated);
-      state.expAvg.assign(expAvg);
-      state.expAvgSq.assign(expAvgSq);
-    });
+    // on wasm, in place on the heap; elsewhere (or for tensors of another backend) with tfjs ops
+    if (!fusedAdamWUpdateOnWasm(tensors, scalars)) composedAdamWUpdate(tensors, scalars);
   }
 
   private parameter(name: string): tf.Variable {

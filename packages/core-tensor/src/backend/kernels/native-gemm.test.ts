@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { maxAbsDiff, runOn, testValues } from '../__tests__/numeric';
 import { initBackend } from '../init';
-import { nativeGemmStatus, nativeSgemm, setNativeGemmEnabled } from './native-gemm';
+import { nativeAdamW, nativeGemmStatus, nativeSgemm, setNativeGemmEnabled } from './native-gemm';
 
 function tensor(shape: number[], seed: number): tf.Tensor {
   return tf.tensor(testValues(tf.util.sizeFromShape(shape), seed), shape);
@@ -79,5 +79,20 @@ describe('native GEMM accelerator', () => {
     expect(() => sgemm!(memory, 0, 0, 52, 1, 2, 2, 2, false, false, one, one, 1)).toThrow(OUTSIDE);
     expect(() => sgemm!(memory, 0, 0, 0, 1, 2, 2, 2, false, false, new Uint32Array([20]), one, 1)).toThrow(OUTSIDE);
     expect(() => sgemm!(memory, 2, 0, 0, 1, 2, 2, 2, false, false, one, one, 1)).toThrow(OUTSIDE);
+  });
+
+  it('rejects AdamW arrays outside the memory buffer', () => {
+    const adamw = nativeAdamW();
+    if (disabled) return expect(adamw).toBeUndefined();
+    const OUTSIDE = /outside the memory buffer/;
+    const memory = new ArrayBuffer(64); // 16 floats: 7 arrays of 2 values, then 2 keep bytes
+    const scalars = Float64Array.of(1, 0.9, 0.999, 1e-8, 1e-3, 0.03);
+    const call = (offsets: number[], n = 2) => () => adamw!(memory, ...(offsets as [number, number, number, number, number, number, number, number, number]), n, scalars);
+    expect(call([0, 8, 16, 24, 32, 56, 40, 8, 16])).not.toThrow();
+    expect(call([0, 8, 16, 24, -1, -1, 40, 48, 16])).not.toThrow();
+    expect(call([0, 8, 16, 24, 32, 56, 40, 8, 60])).toThrow(OUTSIDE);
+    expect(call([0, 8, 16, 24, -1, -1, 40, 48, 16], 9)).toThrow(OUTSIDE);
+    expect(call([2, 8, 16, 24, -1, -1, 40, 48, 16])).toThrow(OUTSIDE);
+    expect(() => adamw!(memory, 0, 8, 16, 24, -1, -1, 40, 48, 16, 2, new Float64Array(5))).toThrow(/length 6/);
   });
 });

@@ -29,6 +29,27 @@ type Sgemm = (
   threads: number,
 ) => void;
 
+/**
+ * The addon's fused AdamW update (`native/src/adamw.h`): byte offsets into `memory` of the
+ * parameter, moments, gradient, mask multiplier and keep flags (-1 for both without a mask) and
+ * of the three outputs, the number of values, and the float64 scalars
+ * `[decay, beta1, beta2, eps, stepSize, biasCorrection2Sqrt]`.
+ */
+export type NativeAdamW = (
+  memory: ArrayBufferLike,
+  parameter: number,
+  expAvg: number,
+  expAvgSq: number,
+  gradient: number,
+  multiplier: number,
+  keep: number,
+  parameterOut: number,
+  expAvgOut: number,
+  expAvgSqOut: number,
+  n: number,
+  scalars: Float64Array,
+) => void;
+
 /** Whether the native GEMM accelerator is in use, with its thread count or the reason it is not. */
 export interface NativeGemmStatus {
   available: boolean;
@@ -39,15 +60,16 @@ export interface NativeGemmStatus {
 // src/backend/kernels and dist/backend/kernels are both three levels below the package root
 const ADDON_PATH = path.join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'modularevo_gemm.node');
 
-let loaded: { sgemm?: Sgemm; status: NativeGemmStatus } | undefined;
+let loaded: { sgemm?: Sgemm; adamw?: NativeAdamW; status: NativeGemmStatus } | undefined;
 let enabled = true;
 
-function load(): { sgemm?: Sgemm; status: NativeGemmStatus } {
+function load(): { sgemm?: Sgemm; adamw?: NativeAdamW; status: NativeGemmStatus } {
   if (process.env.MODULAREVO_NATIVE === '0') return { status: { available: false, reason: 'MODULAREVO_NATIVE=0' } };
   try {
-    const addon = require(ADDON_PATH) as { sgemm: Sgemm };
+    // an addon built before the AdamW update existed has no adamw: the JavaScript loop serves then
+    const addon = require(ADDON_PATH) as { sgemm: Sgemm; adamw?: NativeAdamW };
     const threads = Math.max(1, Number(process.env.MODULAREVO_NATIVE_THREADS) || os.availableParallelism());
-    return { sgemm: addon.sgemm, status: { available: true, threads } };
+    return { sgemm: addon.sgemm, adamw: addon.adamw, status: { available: true, threads } };
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND'
       ? `not built (${ADDON_PATH} is missing; npm install builds it with node-gyp and a C++ compiler)`
@@ -64,11 +86,17 @@ export function nativeGemmStatus(): NativeGemmStatus {
 }
 
 /**
- * Turns the accelerator on or off for this process (benchmarks and tests compare both paths).
- * Turning it on has no effect when the addon is not available.
+ * Turns the accelerator (its matrix products and its AdamW update) on or off for this process
+ * (benchmarks and tests compare both paths). Turning it on has no effect when the addon is not
+ * available.
  */
 export function setNativeGemmEnabled(on: boolean): void {
   enabled = on;
+}
+
+/** Returns the addon's fused AdamW update when the accelerator is in use. */
+export function nativeAdamW(): NativeAdamW | undefined {
+  return nativeGemmStatus().available ? loaded?.adamw : undefined;
 }
 
 /** Returns the addon's `sgemm` when the accelerator is in use. */
