@@ -35,7 +35,8 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor, options: Cros
 
   return tf.tidy(() => {
     const rows = labels.size;
-    const flatLogits = tf.reshape(tf.cast(logits, 'float32'), [rows, vocab]) as tf.Tensor2D; // [rows, vocab]
+    const floatLogits = logits.dtype === 'float32' ? logits : tf.cast(logits, 'float32'); // a cast to float32 copies
+    const flatLogits = tf.reshape(floatLogits, [rows, vocab]) as tf.Tensor2D; // [rows, vocab]
     const flatLabels = tf.reshape(labels, [rows]); // [rows]
 
     // ignored rows get weight 0 and a placeholder label 0
@@ -55,10 +56,11 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor, options: Cros
       // the gradient runs after this tidy ends, so everything it reads is saved
       save([probabilities, targets, gradientWeights]);
 
+      // a float32 one-hot spares the int32-to-float32 copy of the whole matrix that tf.sub would make
       const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [savedProbabilities, savedTargets, savedWeights] = saved;
         const rowScale = tf.reshape(tf.mul(savedWeights, dy), [rows, 1]); // [rows, 1]
-        const oneHot = tf.oneHot(savedTargets as tf.Tensor1D, vocab); // [rows, vocab]
+        const oneHot = tf.oneHot(savedTargets as tf.Tensor1D, vocab, 1, 0, 'float32'); // [rows, vocab]
         return tf.mul(tf.sub(savedProbabilities, oneHot), rowScale); // [rows, vocab]
       };
       return { value, gradFunc };

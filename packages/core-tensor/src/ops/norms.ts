@@ -1,10 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 
+import { customOp, type CustomForward } from './custom-op';
 import { expectShape, lastAxis } from './shapes';
 
 /**
  * Normalises `x` over its last axis as `torch.nn.LayerNorm` does (mean subtracted, biased
  * variance), then scales by `gamma` and shifts by `beta`. GPT-Neo and RoBERTa use it.
+ *
+ * Its gradient keeps only `x` and `gamma`, and recomputes the normalisation during the backward
+ * pass instead of keeping its intermediate tensors.
  *
  * @param x - input `[..., hidden]`
  * @param gamma - scale `[hidden]` (Hugging Face `weight`)
@@ -18,13 +22,36 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
   expectShape('layerNorm: gamma', gamma, [hidden]);
   expectShape('layerNorm: beta', beta, [hidden]);
 
-  return tf.tidy(() => {
-    const mean = tf.mean(x, -1, true); // [..., 1]
-    const centered = tf.sub(x, mean); // [..., hidden]
-    const variance = tf.mean(tf.square(centered), -1, true); // [..., 1]
-    const normalized = tf.mul(centered, tf.rsqrt(tf.add(variance, eps))); // [..., hidden]
+  const forward: CustomForward = (save) => {
+    save([x, gamma]);
+    const { normalized } = normalize(x, eps);
     return tf.add(tf.mul(normalized, gamma), beta);
+  };
+
+  return customOp('layerNorm', { x, gamma, beta }, forward, (dy, [savedX, savedGamma]) => {
+    const axis = savedX.rank - 1;
+    const leading = [...Array(axis).keys()];
+    return {
+      // dx = (g - mean(g) - x_hat * mean(g * x_hat)) / std, with g = dy * gamma
+      x: () => {
+        const { normalized, inverseStd } = normalize(savedX, eps);
+        const g = tf.mul(dy, savedGamma); // [..., hidden]
+        const projection = tf.mul(normalized, tf.mean(tf.mul(g, normalized), axis, true)); // [..., hidden]
+        return tf.mul(tf.sub(tf.sub(g, tf.mean(g, axis, true)), projection), inverseStd);
+      },
+      gamma: () => tf.sum(tf.mul(dy, normalize(savedX, eps).normalized), leading), // [hidden]
+      beta: () => tf.sum(dy, leading), // [hidden]
+    };
   });
+}
+
+// x_hat = (x - mean) / sqrt(var + eps) over the last axis, in the order torch computes it.
+function normalize(x: tf.Tensor, eps: number): { normalized: tf.Tensor; inverseStd: tf.Tensor } {
+  const mean = tf.mean(x, -1, true); // [..., 1]
+  const centered = tf.sub(x, mean); // [..., hidden]
+  const variance = tf.mean(tf.square(centered), -1, true); // [..., 1]
+  const inverseStd = tf.rsqrt(tf.add(variance, eps)); // [..., 1]
+  return { normalized: tf.mul(centered, inverseStd), inverseStd };
 }
 
 /**

@@ -1,9 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { initBackend } from '../backend';
-import { erf, maxAbsDiff } from '../backend/__tests__/numeric';
+import { erf, maxAbsDiff, testValues } from '../backend/__tests__/numeric';
 import { InvalidInputError, MismatchError } from '../errors';
-import { causalMask, crossEntropy, dropout, FLOAT32_MIN, gelu, geluNew, layerNorm, linear, paddingMask, rmsNorm } from './index';
+import {
+  causalMask,
+  crossEntropy,
+  dropout,
+  embedding,
+  FLOAT32_MIN,
+  gelu,
+  geluNew,
+  layerNorm,
+  linear,
+  maskedSoftmax,
+  paddingMask,
+  rmsNorm,
+} from './index';
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
@@ -158,5 +171,143 @@ describe('masks', () => {
     expect(mask.dtype).toBe('float32');
     expect(values(mask).map(Math.abs)).toEqual([0, 0, Math.abs(Math.fround(FLOAT32_MIN))]);
     expect(() => paddingMask(tf.ones([3]))).toThrow(InvalidInputError);
+  });
+});
+
+// The ops above as tfjs derives them, composed from elementary ops: references for the gradients.
+const composed = {
+  linear: (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor) => {
+    const y = tf.matMul(tf.reshape(x, [-1, w.shape[1]]), w, false, true); // [rows, out]
+    return tf.reshape(b ? tf.add(y, b) : y, [...x.shape.slice(0, -1), w.shape[0]]);
+  },
+  layerNorm: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+    const centered = tf.sub(x, tf.mean(x, -1, true));
+    const normalized = tf.mul(centered, tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), 1e-5)));
+    return tf.add(tf.mul(normalized, gamma), beta);
+  },
+  gelu: (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
+  geluNew: (x: tf.Tensor) =>
+    tf.mul(x, tf.sigmoid(tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), 2 * Math.sqrt(2 / Math.PI)))),
+};
+
+function filled(shape: number[], seed: number, scale = 1, offset = 0): tf.Tensor {
+  return tf.tensor(testValues(shape.reduce((a, b) => a * b, 1), seed).map((v) => offset + scale * v), shape);
+}
+
+/** Largest |a - b| over abs 1e-5 + rel 1e-4 * |b|: below 1 means every entry is close. */
+function closeness(actual: tf.Tensor, expected: tf.Tensor): number {
+  expect(actual.shape).toEqual(expected.shape);
+  const a = actual.dataSync();
+  const b = expected.dataSync();
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1e-5 + 1e-4 * Math.abs(b[i])));
+  return worst;
+}
+
+/** Compares values and the gradients of every input under a fixed upstream gradient. */
+function expectSameGradients(ours: (...xs: tf.Tensor[]) => tf.Tensor, reference: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): void {
+  tf.tidy(() => {
+    const upstream = filled(reference(...inputs).shape, 99);
+    const loss = (f: (...xs: tf.Tensor[]) => tf.Tensor) => (...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), upstream));
+    expect(closeness(ours(...inputs), reference(...inputs))).toBeLessThan(1);
+    const ourGradients = tf.grads(loss(ours))(inputs);
+    const referenceGradients = tf.grads(loss(reference))(inputs);
+    ourGradients.forEach((gradient, i) => expect({ input: i, closeness: closeness(gradient, referenceGradients[i]) < 1 }).toEqual({ input: i, closeness: true }));
+  });
+}
+
+/** Bytes held for backpropagation after `f` ran forward: measured when the backward pass starts. */
+function bytesSavedBy(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor): number {
+  let heldBytes = 0;
+  const probe = tf.customGrad((y: tf.Tensor) => ({
+    value: tf.clone(y),
+    gradFunc: (dy: tf.Tensor) => {
+      heldBytes = tf.memory().numBytes;
+      return tf.clone(dy);
+    },
+  }));
+  tf.tidy(() => {
+    const before = tf.memory().numBytes;
+    tf.grad((input: tf.Tensor) => tf.sum(probe(f(input))))(x);
+    heldBytes -= before;
+  });
+  return heldBytes;
+}
+
+describe('op gradients', () => {
+  it('linear matches the composed product, with and without bias', () => {
+    expectSameGradients(
+      (x, w, b) => linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+      composed.linear,
+      [filled([2, 3, 6], 1), filled([5, 6], 2), filled([5], 3)],
+    );
+    expectSameGradients((x, w) => linear(x, w as tf.Tensor2D), (x, w) => composed.linear(x, w), [filled([4, 6], 4), filled([5, 6], 5)]);
+  });
+
+  it('linear computes no weight gradient for a constant weight', () => {
+    const weight = filled([5, 6], 6) as tf.Tensor2D;
+    const x = filled([4, 6], 7);
+    const products = async (f: () => tf.Tensor) => (await tf.profile(f)).kernels.filter((k) => k.name === 'BatchMatMul').length;
+
+    // forward product, then only the product for the gradient of x
+    return products(() => tf.grad((input: tf.Tensor) => tf.sum(linear(input, weight)))(x)).then((count) => {
+      expect(count).toBe(2);
+      tf.dispose([weight, x]);
+    });
+  });
+
+  it('layerNorm matches the composed normalisation', () => {
+    expectSameGradients(
+      (x, g, b) => layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5),
+      composed.layerNorm,
+      [filled([2, 3, 8], 8, 3, 0.5), filled([8], 9, 0.5, 1), filled([8], 10)],
+    );
+  });
+
+  it('gelu and geluNew match their composed forms', () => {
+    expectSameGradients((x) => gelu(x), composed.gelu, [filled([4, 16], 11, 4)]);
+    expectSameGradients((x) => geluNew(x), composed.geluNew, [filled([4, 16], 12, 4)]);
+  });
+
+  it('maskedSoftmax matches the softmax of the sum', () => {
+    const bias = tf.tensor4d([0, FLOAT32_MIN, 0, 0, 0, FLOAT32_MIN, 0, 0], [2, 1, 1, 4]);
+    expectSameGradients((x) => maskedSoftmax(x, bias), (x) => tf.softmax(tf.add(x, bias)), [filled([2, 3, 2, 4], 13, 3)]);
+    expect(() => maskedSoftmax(tf.zeros([2, 4]), tf.zeros([3, 4]))).toThrow(MismatchError);
+    bias.dispose();
+  });
+
+  it('embedding sums the gradients of repeated ids', () => {
+    const ids = tf.tensor2d([[0, 2, 2], [5, 2, 0]], [2, 3], 'int32');
+    expectSameGradients((t) => embedding(t, ids), (t) => tf.gather(t, ids), [filled([6, 3], 14)]);
+    expect(() => embedding(tf.zeros([6, 3]), tf.tensor1d([1]))).toThrow(InvalidInputError);
+    ids.dispose();
+  });
+
+  it('crossEntropy gradient is (softmax - one_hot) over the kept labels', () => {
+    // the formula itself, bit for bit: ignored rows (-100) give zero rows
+    const logits = filled([4, 7], 15, 3);
+    const labels = tf.tensor1d([3, -100, 0, 6], 'int32');
+    const gradient = tf.grad((x: tf.Tensor) => crossEntropy(x, labels))(logits);
+    const expected = tf.tidy(() => {
+      const weights = tf.div(tf.tensor1d([1, 0, 1, 1]), 3);
+      const oneHot = tf.oneHot(tf.tensor1d([3, 0, 0, 6], 'int32'), 7);
+      return tf.mul(tf.sub(tf.softmax(logits), oneHot), tf.reshape(weights, [4, 1]));
+    });
+    expect(Array.from(gradient.dataSync())).toEqual(Array.from(expected.dataSync()));
+    tf.dispose([logits, labels, gradient, expected]);
+  });
+
+  it('keep less for backpropagation than the composed forms', () => {
+    const x = filled([16, 32], 16, 2);
+    const gamma = filled([32], 17, 0.5, 1) as tf.Tensor1D;
+    const beta = filled([32], 18) as tf.Tensor1D;
+    const inputBytes = 4 * x.size;
+    const overhead = bytesSavedBy((input) => tf.neg(input), x); // the probe and the sum; a negation keeps nothing
+
+    expect(bytesSavedBy((input) => geluNew(input), x) - overhead).toBeLessThanOrEqual(inputBytes);
+    expect(bytesSavedBy(composed.geluNew, x) - overhead).toBeGreaterThan(4 * inputBytes);
+    expect(bytesSavedBy((input) => layerNorm(input, gamma, beta), x) - overhead).toBeLessThanOrEqual(inputBytes + 4 * 32);
+    expect(bytesSavedBy((input) => composed.layerNorm(input, gamma, beta), x) - overhead).toBeGreaterThan(4 * inputBytes);
+    tf.dispose([x, gamma, beta]);
   });
 });
