@@ -156,7 +156,8 @@ export function formatFinetuneSummary(summary: FinetuneSummary): string {
     `validation       ${metrics(summary.validation)}`,
     `test             ${metrics(summary.test)}`,
     ...(baseline ? [`majority class   accuracy ${baseline.accuracy.toFixed(4)} ("${baseline.label}" on ${baseline.examples} test examples)`] : []),
-    `changed weights  ${(summary.parameterChanges.changedFraction * 100).toFixed(2)}% of the base entries, ${summary.parameterChanges.maskedOutChanged} outside the module`,
+    `changed weights  ${(summary.parameterChanges.changedFraction * 100).toFixed(2)}% of the base entries` +
+      (summary.module ? `, ${summary.parameterChanges.maskedOutChanged} outside the module` : ''),
     `throughput       ${summary.throughput.stepsPerSecond.toFixed(2)} steps/s, ${summary.throughput.tokensPerSecond.toFixed(0)} tokens/s`,
     `peak memory      rss ${formatMiB(summary.memory.rssBytes)}, tensors ${formatMiB(summary.memory.tensorBytes)}`,
     `model            ${summary.modelDir} (logs in ${summary.runDir})`,
