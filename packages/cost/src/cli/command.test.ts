@@ -59,7 +59,9 @@ describe('modularevo cost', () => {
     expect(report.retainedFraction).toBeLessThan(0.35);
     expect(report.kernelCheck.linearCalls).toBe(2);
     expect(report.kernelCheck.maxAbsDiff).toBeLessThan(1e-4);
-    expect(report.predictions).toMatchObject({ compared: 10, method: 'argmax of the head' });
+    expect(report.predictions).toMatchObject({ compared: 10, method: 'argmax of the head', differingFromDenseMasked: 0 });
+    expect(report.predictions.differingFromDense).toBeGreaterThanOrEqual(0);
+    expect(printed).toMatch(/predictions\s+sparse vs dense masked 10 of 10 agree, sparse vs dense \d+ of 10 agree/);
     expect(report.metrics.dense.accuracy).toBeGreaterThanOrEqual(0);
     expect(report.metrics.sparse.accuracy).toBeGreaterThanOrEqual(0);
     expect(report.sparsity.module.overall.total).toBe(12 * 40 + 40);

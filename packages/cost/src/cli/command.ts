@@ -31,6 +31,7 @@ export function createCostCommand(options: CostCommandOptions = {}): Command {
     .option('--max-examples <n>', 'examples measured, from the test split (else validation, else train)', integer, 64)
     .option('--dense-above <fraction>', `a masked layer that keeps more than this fraction of its weights runs dense (default ${DEFAULT_DENSE_ABOVE}; 1 makes every layer sparse)`, fraction)
     .option('--out <file>', 'write the full report as JSON to this file')
+    .option('--no-progress', 'draw no progress bar')
     .action(async (flags: Flags, command: Command) => {
       const report = await measureCost({ ...flags, architecture: resolve(flags.arch) });
       const out = command.configureOutput().writeOut ?? ((text: string) => process.stdout.write(text));
@@ -53,6 +54,7 @@ interface Flags {
   maxExamples: number;
   denseAbove?: number;
   out?: string;
+  progress: boolean;
 }
 
 function fraction(value: string): number {
@@ -73,9 +75,11 @@ export function formatReport(report: CostReport): string {
   const metric = (values: Record<string, number>) => (values[metrics.primary] === undefined ? 'n/a' : values[metrics.primary].toFixed(4));
   const gemm = kernels.dense.nativeGemm?.available ? `native GEMM, ${kernels.dense.nativeGemm.threads} threads` : 'backend kernels';
   const sparse = kernels.sparse.kernel === 'native' ? `native ${kernels.sparse.instructionSet}, ${kernels.sparse.threads} threads` : `TypeScript (${kernels.sparse.reason})`;
-  let identical = 'not available';
-  if (predictions.identical === true) identical = 'yes';
-  if (predictions.identical === false) identical = `no (${predictions.differing} of ${predictions.compared} differ)`;
+  const agreement = (differing: number) => `${predictions.compared - differing} of ${predictions.compared} agree`;
+  const predicted =
+    predictions.method === null
+      ? 'not available (the task model gives no predictions)'
+      : `sparse vs dense masked ${agreement(predictions.differingFromDenseMasked)}, sparse vs dense ${agreement(predictions.differingFromDense)}`;
   const lines = [
     `${report.architecture} ${report.task}: ${report.model.kind} model, module "${report.module.domain}", ${report.inputs.examples} ${report.split} examples in ${report.inputs.batches} batches`,
     `retained fraction      ${(report.retainedFraction * 100).toFixed(2)}% of the masked linear weights`,
@@ -84,7 +88,7 @@ export function formatReport(report: CostReport): string {
     `sparse time per batch  ${timing.sparse.medianMsPerBatch.toFixed(1)} ms (${sparse})`,
     `speed-up               ${timing.speedup.toFixed(2)}x (median of ${timing.repeats} repeats after ${timing.warmup} warm-up)`,
     `${metrics.primary.padEnd(22)} dense ${metric(metrics.dense)}, sparse ${metric(metrics.sparse)}`,
-    `identical predictions  ${identical}`,
+    `predictions            ${predicted}`,
     `kernel check           max |sparse - dense masked| = ${report.kernelCheck.maxAbsDiff.toExponential(2)} over ${report.kernelCheck.linearCalls} linear layers`,
   ];
   return `${lines.join('\n')}\n`;
