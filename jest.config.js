@@ -20,4 +20,6 @@ module.exports = {
   ],
   reporters: ['default', '<rootDir>/tools/jest/summary-reporter.js'],
   maxWorkers: 2,
+  // testTimeout is a global option: Jest ignores it inside `projects` entries.
+  testTimeout: 120000,
 };
