@@ -57,6 +57,7 @@ describe('modularevo cost', () => {
     expect(report.timing.speedup).toBeCloseTo(report.timing.dense.medianMsPerBatch / report.timing.sparse.medianMsPerBatch, 10);
     expect(report.retainedFraction).toBeGreaterThan(0.15);
     expect(report.retainedFraction).toBeLessThan(0.35);
+    expect(report.retainedFractionRun).toBe(report.retainedFraction);
     expect(report.kernelCheck.linearCalls).toBe(2);
     expect(report.kernelCheck.maxAbsDiff).toBeLessThan(1e-4);
     expect(report.predictions).toMatchObject({ compared: 10, method: 'argmax of the head', differingFromDenseMasked: 0 });

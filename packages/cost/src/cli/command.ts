@@ -82,7 +82,7 @@ export function formatReport(report: CostReport): string {
       : `sparse vs dense masked ${agreement(predictions.differingFromDenseMasked)}, sparse vs dense ${agreement(predictions.differingFromDense)}`;
   const lines = [
     `${report.architecture} ${report.task}: ${report.model.kind} model, module "${report.module.domain}", ${report.inputs.examples} ${report.split} examples in ${report.inputs.batches} batches`,
-    `retained fraction      ${(report.retainedFraction * 100).toFixed(2)}% of the masked linear weights`,
+    `retained fraction      ${(report.retainedFraction * 100).toFixed(2)}% of the masked linear weights, ${(report.retainedFractionRun * 100).toFixed(2)}% of those the task runs`,
     `masked layers          ${report.layerPaths.sparse} sparse, ${report.layerPaths.dense} dense (dense above ${(report.layerPaths.denseAbove * 100).toFixed(0)}% kept)`,
     `dense time per batch   ${timing.dense.medianMsPerBatch.toFixed(1)} ms (${kernels.dense.backend}, ${gemm})`,
     `sparse time per batch  ${timing.sparse.medianMsPerBatch.toFixed(1)} ms (${sparse})`,

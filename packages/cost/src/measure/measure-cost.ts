@@ -70,6 +70,11 @@ export interface CostReport {
   kernelCheck: { maxAbsDiff: number; linearCalls: number };
   /** Weight entries the sparse layers keep, over the masked linear layers. */
   retainedFraction: number;
+  /**
+   * Weight entries kept over the masked layers the task's forward pass runs, which leaves out
+   * layers such as GPT-Neo's `lm_head` that a module masks but a classifier never calls.
+   */
+  retainedFractionRun: number;
   /** Paths of the masked layers: the density threshold and the number of layers run sparse and dense. */
   layerPaths: { denseAbove: number; sparse: number; dense: number };
   sparsity: { module: SparsityReport; denseModel: SparsityReport['overall'] };
@@ -123,7 +128,7 @@ export async function measureCost(options: CostOptions): Promise<CostReport> {
     const metrics = { dense: await model.evaluate(batches, { progress: false }), sparse: await model.evaluate(batches, { linear: sparse, progress: false }) };
     denseMasked = maskedDenseLinear(module);
     const predictions = await comparePredictions(model, batches, { sparse, denseMasked: denseMasked.linear }, architecture.taskHeadPattern);
-    const kernelCheck = compareWithDenseMasked(model, batches[0], denseMasked.linear, sparse);
+    const { check: kernelCheck, layersRun } = compareWithDenseMasked(model, batches[0], denseMasked.linear, sparse);
     denseMasked.dispose();
 
     // timing
@@ -148,6 +153,7 @@ export async function measureCost(options: CostOptions): Promise<CostReport> {
       predictions,
       kernelCheck,
       retainedFraction: plan.retainedFraction,
+      retainedFractionRun: retainedFractionOf(plan, layersRun),
       layerPaths: { denseAbove: plan.denseAbove, ...plan.paths },
       sparsity: { module: moduleSparsity(module), denseModel: modelSparsity(model.base.stateDict(), model.base.linearLayers()).overall },
       fineTuneUpdates: baseCheck.updates,
@@ -190,13 +196,23 @@ function countDiffering(a: string[], b: string[]): number {
   return differing;
 }
 
-/** Runs the first batch's loss with the dense masked layers and with the sparse kernels, and compares every linear output. */
-function compareWithDenseMasked(model: TaskModel, batch: unknown, denseMasked: LinearFn, sparse: LinearFn): CostReport['kernelCheck'] {
+/**
+ * Runs the first batch's loss with the dense masked layers and with the sparse kernels, compares
+ * every linear output, and returns the weight names of the layers the pass ran.
+ */
+function compareWithDenseMasked(
+  model: TaskModel,
+  batch: unknown,
+  denseMasked: LinearFn,
+  sparse: LinearFn,
+): { check: CostReport['kernelCheck']; layersRun: Set<string> } {
+  const layersRun = new Set<string>();
   const record = (linear: LinearFn): Float32Array[] => {
     const outputs: Float32Array[] = [];
     const recording: LinearFn = (layer, x, weight, bias) => {
       const y = linear(layer, x, weight, bias);
       outputs.push(Float32Array.from(y.dataSync() as Float32Array));
+      layersRun.add(layer.weight);
       return y;
     };
     tf.tidy(() => model.loss(batch, { linear: recording }));
@@ -209,7 +225,19 @@ function compareWithDenseMasked(model: TaskModel, batch: unknown, denseMasked: L
   for (let i = 0; i < Math.min(expected.length, actual.length); i++) {
     for (let j = 0; j < expected[i].length; j++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(expected[i][j] - actual[i][j]));
   }
-  return { maxAbsDiff, linearCalls: actual.length };
+  return { check: { maxAbsDiff, linearCalls: actual.length }, layersRun };
+}
+
+// retained / total over the planned layers whose weight is in `weights`
+function retainedFractionOf(plan: SparsePlan, weights: Set<string>): number {
+  let retained = 0;
+  let total = 0;
+  for (const [name, entry] of plan.layers) {
+    if (!weights.has(name)) continue;
+    retained += entry.retained;
+    total += entry.total;
+  }
+  return total === 0 ? 0 : retained / total;
 }
 
 /** Times both paths over the same batches, alternating repeats; returns the time per batch of each. */
