@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { InvalidInputError, MismatchError, createRng, initBackend, type StateDict } from '@modularevo/core-tensor';
 import { MaskScores, maskedLinear } from '@modularevo/masking';
-import { modelFixturesOfType, temporaryDir } from '@modularevo/test-support';
+import { dataset, modelFixturesOfType, temporaryDir } from '@modularevo/test-support';
 
 import { CODET5_TASK_HEAD_PATTERN, architecture } from './architecture';
 import { T5ForConditionalGeneration } from './model';
@@ -46,6 +46,30 @@ describe('codet5 architecture description', () => {
   it('gives tasks their CodeXGLUE metrics and domains', () => {
     expect(architecture.tasks.summarize.info).toMatchObject({ primaryMetric: 'smooth-bleu', defaultDomain: 'python' });
     expect(architecture.tasks.concode.info).toMatchObject({ primaryMetric: 'bleu', defaultDomain: 'java' });
+  });
+});
+
+describe('codet5 readCorpus', () => {
+  it('reads a CodeSearchNet language per split', async () => {
+    const root = dataset('codesearchnet');
+    const train = await architecture.readCorpus!(root, 'train', { domain: 'python' });
+    expect(train!.length).toBeGreaterThan(0);
+    expect(train!.every((text) => text.includes('def '))).toBe(true);
+
+    const fromLanguageFolder = await architecture.readCorpus!(path.join(root, 'python'), 'test', { domain: 'anything' });
+    expect(fromLanguageFolder).toEqual(await architecture.readCorpus!(root, 'test', { domain: 'python' }));
+    expect(await architecture.readCorpus!(root, 'train', { domain: 'python', maxDocuments: 1 })).toHaveLength(1);
+  });
+
+  it('leaves other layouts to the JSON-lines reader', async () => {
+    const dir = temporaryDir();
+    fs.writeFileSync(path.join(dir, 'train.jsonl'), '{"text": "x"}\n');
+    expect(await architecture.readCorpus!(dir, 'train', { domain: 'python' })).toBeUndefined();
+    expect(await architecture.readCorpus!(path.join(dir, 'train.jsonl'), 'train', { domain: 'python' })).toBeUndefined();
+  });
+
+  it('rejects a language the folder lacks', async () => {
+    await expect(architecture.readCorpus!(dataset('codesearchnet'), 'train', { domain: 'cobol' })).rejects.toThrow(/has no language "cobol" \(it has go, java, .*\); pass one of them as the domain/);
   });
 });
 

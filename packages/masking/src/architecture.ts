@@ -8,7 +8,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
 import type { ForwardOptions, LinearLayer, StateDict } from '@modularevo/core-tensor';
-import type { SplitName, TaskSource } from '@modularevo/datasets';
+import type { CorpusSplit, SplitName, TaskSource } from '@modularevo/datasets';
 
 /** A pretrained transformer loaded from a Hugging Face model folder. */
 export interface PretrainedModel {
@@ -45,6 +45,14 @@ export interface CorpusOptions {
   seed: number;
   /** Cap on the number of blocks (after tokenization), to bound a run. */
   maxBlocks?: number;
+}
+
+/** Options of {@link Architecture.readCorpus}. */
+export interface CorpusReadOptions {
+  /** Domain of the module being learned; the code architectures read the CodeSearchNet language of that name. */
+  domain: string;
+  /** Stop reading after this many documents. */
+  maxDocuments?: number;
 }
 
 /** A tokenized corpus ready for an objective, split into batches. */
@@ -206,4 +214,11 @@ export interface Architecture {
   readonly tasks: Readonly<Record<string, ArchitectureTask>>;
   /** Policy of mask-guided fine-tuning for parameters outside the module (default: they stay frozen). */
   readonly moduleFineTuning?: ModuleFineTuningPolicy;
+  /**
+   * Reads one split of a modularization corpus kept in a layout of the architecture's own, such
+   * as CodeSearchNet's `<lang>/final/jsonl/<split>/` for the code models. Returns undefined when
+   * `source` is not in that layout, and the modularizer then reads it as `{"text": ...}` JSON
+   * lines. Without this member every corpus is read that way.
+   */
+  readCorpus?(source: string, split: CorpusSplit, options: CorpusReadOptions): Promise<string[] | undefined>;
 }

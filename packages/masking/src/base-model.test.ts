@@ -3,7 +3,8 @@ import * as path from 'path';
 import { CheckpointError, loadConfig, openWeightsFile, SafetensorsFile } from '@modularevo/core-tensor';
 import { modelFixtures, temporaryDir } from '@modularevo/test-support';
 
-import { describeBaseModel, describeBaseModelFolder, hashWeights } from './base-model';
+import type { PretrainedModel } from './architecture';
+import { describeBaseModel, describeBaseModelFolder, describePretrainedModel, hashWeights } from './base-model';
 
 describe('describeBaseModelFolder', () => {
   it('reads config, shapes and hash of every model fixture', () => {
@@ -45,5 +46,25 @@ describe('describeBaseModelFolder', () => {
     fs.writeFileSync(path.join(dir, 'config.json'), '{}');
     expect(() => describeBaseModelFolder(dir)).toThrow(CheckpointError);
     expect(() => describeBaseModelFolder(dir)).toThrow(dir);
+  });
+});
+
+describe('describePretrainedModel', () => {
+  it('lists tied weight and bias names of linear layers', () => {
+    // the decoder's weight and bias are stored under other names, as RoBERTa's tied lm_head.decoder
+    const state = new Map([
+      ['embeddings.weight', { dtype: 'F32' as const, shape: [5, 3], data: new Float32Array(15) }],
+      ['head.bias', { dtype: 'F32' as const, shape: [5], data: new Float32Array(5) }],
+    ]);
+    const model = {
+      configJson: { model_type: 'toy' },
+      stateDict: () => state,
+      linearLayers: () => [{ name: 'head.decoder', weight: 'head.decoder.weight', bias: 'head.decoder.bias', inFeatures: 3, outFeatures: 5 }],
+    } as unknown as PretrainedModel;
+
+    const base = describePretrainedModel(model);
+    expect(base.parameterShapes.get('head.decoder.weight')).toEqual([5, 3]);
+    expect(base.parameterShapes.get('head.decoder.bias')).toEqual([5]);
+    expect(base.weightsSha256).toBe(hashWeights(state));
   });
 });

@@ -81,13 +81,15 @@ export function describeBaseModel(
  * Describes a loaded model for module files. The identity is its `config.json` content and the
  * hash of its `stateDict()`, which has canonical names only, so `model.safetensors` and a
  * `pytorch_model.bin` with tied duplicates give the same hash. The shapes cover every parameter
- * and every linear layer's weight, so a mask on a tied name (`lm_head.weight`) passes the shape
- * check. Every generic workflow (modularizer, fine-tuner, cost) identifies a base model this way.
+ * and every linear layer's weight and bias, so a mask on a tied name (GPT-Neo's `lm_head.weight`,
+ * RoBERTa's `lm_head.decoder.weight` and `lm_head.decoder.bias`) passes the shape check. Every
+ * generic workflow (modularizer, fine-tuner, cost) identifies a base model this way.
  */
 export function describePretrainedModel(model: PretrainedModel, state: StateDict = model.stateDict()): BaseModel {
   const base = describeBaseModel(model.configJson, state);
   for (const layer of model.linearLayers()) {
     if (!base.parameterShapes.has(layer.weight)) base.parameterShapes.set(layer.weight, [layer.outFeatures, layer.inFeatures]);
+    if (layer.bias !== undefined && !base.parameterShapes.has(layer.bias)) base.parameterShapes.set(layer.bias, [layer.outFeatures]);
   }
   return base;
 }

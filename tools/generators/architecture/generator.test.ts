@@ -107,6 +107,15 @@ describe('architecture generator', () => {
     expect(tree.read('packages/demo/src/architecture.ts', 'utf-8')).toContain("name: 'demo'");
   });
 
+  it('declares the module fine-tuning policy', async () => {
+    const tree = emptyWorkspace();
+    await architectureGenerator(tree, { name: 'demo' });
+
+    const source = tree.read('packages/demo/src/architecture.ts', 'utf-8')!;
+    expect(source).toContain('moduleFineTuning: { trainUnmaskedParameters: false }');
+    expect(source).toContain('readCorpus(source, split, { domain })');
+  });
+
   it('rejects an existing package', async () => {
     const tree = emptyWorkspace();
     await architectureGenerator(tree, { name: 'demo' });

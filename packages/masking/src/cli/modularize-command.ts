@@ -68,7 +68,8 @@ export function createModularizeCommand(options: WorkflowCommandOptions = {}): C
     .requiredOption('--domain <name>', 'name of the corpus domain, which names the module, for example math')
     .requiredOption(
       '--corpus <path>',
-      'corpus of {"text": ...} JSON lines (plain, .gz or .zst): a folder with train and test splits (train.jsonl, test.jsonl, or train/ and test/ of files), or the training file or folder with --test-corpus',
+      'corpus of {"text": ...} JSON lines (plain, .gz or .zst): a folder with train and test splits (train.jsonl, test.jsonl, or train/ and test/ of files), or the training file or folder with --test-corpus. ' +
+        'An architecture may also read a layout of its own (see its README), for example a CodeSearchNet folder (<lang>/final/jsonl/<split>/) with --domain as the language',
     )
     .option('--test-corpus <path>', 'held-out file or folder for the test loss (default: the test split of --corpus)')
     .addOption(

@@ -54,6 +54,26 @@ describe('readModularizationCorpus', () => {
     await expect(readModularizationCorpus({ train: ['a'], test })).rejects.toThrow(message);
   });
 
+  it('reads splits through readSplit first', async () => {
+    const dir = temporaryDir();
+    writeLines(path.join(dir, 'test.jsonl'), [{ text: 'from json lines' }]);
+    const calls: string[] = [];
+    const readSplit = async (source: string, split: string) => {
+      calls.push(`${source} ${split}`);
+      return split === 'train' ? ['own layout 1', 'own layout 2'] : undefined;
+    };
+
+    const corpus = await readModularizationCorpus(dir, { readSplit });
+    expect(corpus.train).toEqual(['own layout 1', 'own layout 2']);
+    expect(corpus.test).toEqual(['from json lines']);
+    expect(calls).toEqual([`${dir} train`, `${dir} test`]);
+  });
+
+  it('checks splits that readSplit returns', async () => {
+    const readSplit = async () => [] as string[];
+    await expect(readModularizationCorpus(temporaryDir(), { readSplit })).rejects.toThrow(/train split of the corpus .* has no documents/);
+  });
+
   it('rejects a folder without a test split', async () => {
     const dir = temporaryDir();
     writeLines(path.join(dir, 'train.jsonl'), [{ text: 'a' }]);

@@ -1,7 +1,8 @@
 /**
  * The domain corpus a module is learned on: training texts and held-out test texts, given
  * directly or read from Pile-style JSON lines (`{"text": ...}`, plain or `.zst`/`.gz`), as one
- * folder with train and test splits or one path per split.
+ * folder with train and test splits or one path per split. An architecture may read a layout of
+ * its own first (`Architecture.readCorpus`).
  */
 import * as fs from 'fs';
 
@@ -27,10 +28,18 @@ export interface CorpusTexts {
   sources: { train: string; test: string };
 }
 
+/**
+ * Reads one split from a path in a layout of its own, or returns undefined to leave the path to
+ * the JSON-lines reader. `Architecture.readCorpus` bound to a domain is one.
+ */
+export type CorpusSplitReader = (source: string, split: CorpusSplit) => Promise<string[] | undefined>;
+
 /** Options of {@link readModularizationCorpus}. */
 export interface ReadCorpusOptions {
   /** Stop reading a split after this many documents. */
   maxDocuments?: number;
+  /** Tried on every split given as a path before the JSON-lines reader. */
+  readSplit?: CorpusSplitReader;
 }
 
 /**
@@ -60,10 +69,13 @@ export async function readModularizationCorpus(source: CorpusSource, options: Re
 
 /** Reads one split: texts as given, a file whole, or the split of that name in a folder. */
 async function readSplit(source: CorpusSplitSource, role: CorpusSplit, options: ReadCorpusOptions): Promise<string[]> {
-  const texts =
-    typeof source === 'string'
-      ? await readCorpusTexts(source, { split: role, maxDocuments: options.maxDocuments })
-      : source.slice(0, options.maxDocuments ?? source.length);
+  let texts: string[];
+  if (typeof source !== 'string') {
+    texts = source.slice(0, options.maxDocuments ?? source.length);
+  } else {
+    const own = await options.readSplit?.(source, role);
+    texts = own ?? (await readCorpusTexts(source, { split: role, maxDocuments: options.maxDocuments }));
+  }
 
   const where = describe(source, role);
   if (texts.length === 0) {

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import * as tf from '@tensorflow/tfjs-core';
+import type { CorpusSplit } from '@modularevo/datasets';
 import {
   AdamW,
   createRng,
@@ -91,7 +92,10 @@ export async function modularize(options: ModularizeOptions): Promise<Modularize
 
   // folders, corpus and model, before anything is written
   checkFolders(settings, architecture);
-  const texts = await readModularizationCorpus(options.corpus, { maxDocuments: settings.maxDocuments });
+  const readSplit = architecture.readCorpus
+    ? (source: string, split: CorpusSplit) => architecture.readCorpus!(source, split, { domain: settings.domain, maxDocuments: settings.maxDocuments })
+    : undefined;
+  const texts = await readModularizationCorpus(options.corpus, { maxDocuments: settings.maxDocuments, readSplit });
   const { model, owned } = await loadBaseModel(architecture, options.model);
   try {
     const corpusOptions = { blockSize: settings.blockSize, batchSize: settings.batchSize, seed: settings.seed };
