@@ -12,6 +12,9 @@
  * - max |sparse - dense masked| of the task logits and whether the predicted labels agree,
  *   against the same model with its weights multiplied by the masks.
  *
+ * BENCH_MODELS (default `gptneo,codebert`; `gptneo-lm` adds GPT-Neo with its LM head) and
+ * BENCH_RETENTIONS (default `0.25,0.5,0.75`) select the rows.
+ *
  * Times are the median of BENCH_REPEATS runs (default 5) after one warm-up, in milliseconds,
  * with the variants taking turns: wall time, and the ratio of process CPU time (every thread),
  * which other processes on a busy machine do not inflate. Run with `npx nx run cost:bench`.
@@ -21,13 +24,14 @@ import { initBackend, linear, type LinearFn } from '@modularevo/core-tensor';
 
 import { buildSparsePlan, maskedDenseLinear, sparseLinear } from '../src';
 import { randomModule } from '../src/testing/architectures';
-import { codeBertBase, gptNeo125m, type BenchModel } from './models';
+import { codeBertBase, gptNeo125m, gptNeo125mCausalLm, type BenchModel } from './models';
 import { compare, describeMachine, loadAverage, readBack, type Times } from './timing';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const SEQ = 128;
 const BATCHES = [1, 8];
-const RETENTIONS = [0.25, 0.5, 0.75];
+const RETENTIONS = (process.env.BENCH_RETENTIONS ?? '0.25,0.5,0.75').split(',').map(Number);
+// gptneo-lm adds lm_head over the vocabulary, which no classifier runs, to show what it changes
 const MODELS = (process.env.BENCH_MODELS ?? 'gptneo,codebert').split(',');
 
 const denseLinear: LinearFn = (_layer, x, weight, bias) => linear(x, weight, bias);
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
   );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 
-  const builders: Record<string, () => BenchModel> = { gptneo: gptNeo125m, codebert: codeBertBase };
+  const builders: Record<string, () => BenchModel> = { gptneo: gptNeo125m, 'gptneo-lm': gptNeo125mCausalLm, codebert: codeBertBase };
   for (const name of MODELS) {
     const model = builders[name]();
     for (const keep of RETENTIONS) {

@@ -47,26 +47,28 @@ function tokenIds(batch: number, seq: number, vocab: number, offset: number): nu
   return Array.from({ length: batch }, (_, b) => Array.from({ length: seq }, (_, t) => offset + ((b * 7919 + t * 104729) % (vocab - offset))));
 }
 
+const GPT_NEO_125M = {
+  model_type: 'gpt_neo',
+  vocab_size: 50257,
+  hidden_size: 768,
+  num_layers: 12,
+  num_heads: 12,
+  max_position_embeddings: 2048,
+  attention_types: [[['global', 'local'], 6]],
+  window_size: 256,
+  intermediate_size: null,
+  activation_function: 'gelu_new',
+  layer_norm_epsilon: 1e-5,
+  embed_dropout: 0,
+  attention_dropout: 0,
+  resid_dropout: 0,
+  bos_token_id: 50256,
+  eos_token_id: 50256,
+};
+
 /** GPT-Neo-125M (EleutherAI/gpt-neo-125m sizes) with the ModularEvo classification head over 5 labels. */
 export function gptNeo125m(): BenchModel {
-  const config = parseGPTNeoConfig({
-    model_type: 'gpt_neo',
-    vocab_size: 50257,
-    hidden_size: 768,
-    num_layers: 12,
-    num_heads: 12,
-    max_position_embeddings: 2048,
-    attention_types: [[['global', 'local'], 6]],
-    window_size: 256,
-    intermediate_size: null,
-    activation_function: 'gelu_new',
-    layer_norm_epsilon: 1e-5,
-    embed_dropout: 0,
-    attention_dropout: 0,
-    resid_dropout: 0,
-    bos_token_id: 50256,
-    eos_token_id: 50256,
-  });
+  const config = parseGPTNeoConfig(GPT_NEO_125M);
   const uniform = seededUniform(1);
   const classifier = GPTNeoWithClassificationHead.create(GPTNeoForCausalLM.fromConfig(config, uniform), { task: 'bench', labels: ['a', 'b', 'c', 'd', 'e'] }, uniform);
   const body = classifier.base.linearLayers().filter((layer) => layer.name !== 'lm_head');
@@ -87,6 +89,32 @@ export function gptNeo125m(): BenchModel {
       }),
     },
     dispose: () => classifier.dispose(),
+  };
+}
+
+/**
+ * GPT-Neo-125M as a causal language model: the body and `lm_head` over the 50257-token
+ * vocabulary at every position, which a module masks too. Its "task logits" are the next-token
+ * logits `[batch * seq, vocab]`. This is not what a downstream classifier runs; the benchmark
+ * shows with it what `lm_head` adds.
+ */
+export function gptNeo125mCausalLm(): BenchModel {
+  const config = parseGPTNeoConfig(GPT_NEO_125M);
+  const model = GPTNeoForCausalLM.fromConfig(config, seededUniform(1));
+  const ids = (batch: number, seq: number) => tokenIds(batch, seq, config.vocab_size, 0);
+  return {
+    name: 'GPT-Neo-125M with lm_head',
+    linearLayers: () => model.linearLayers(),
+    parameter: (name) => model.parameter(name),
+    forward: (batch, seq, linearFn) => tf.reshape(model.forward({ inputIds: ids(batch, seq) }, { linear: linearFn }).logits, [batch * seq, config.vocab_size]) as tf.Tensor2D,
+    body: (batch, seq, linearFn) => model.transformer({ inputIds: ids(batch, seq) }, { linear: linearFn }).lastHiddenState,
+    onnx: {
+      graph: () => {
+        throw new Error('the benchmark has no ONNX graph of GPT-Neo with lm_head; use gptNeo125m for ONNX Runtime');
+      },
+      feeds: () => ({}),
+    },
+    dispose: () => model.dispose(),
   };
 }
 
