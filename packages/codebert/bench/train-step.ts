@@ -20,7 +20,7 @@ import { spawnSync } from 'child_process';
 
 import * as tf from '@tensorflow/tfjs-core';
 
-import { AdamW, initBackend, Rng } from '@modularevo/core-tensor';
+import { AdamW, initBackend, lowMemoryVariableGrads, Rng } from '@modularevo/core-tensor';
 
 import { CloneDetectionModel } from '../src/clone';
 import { parseRobertaConfig } from '../src/config';
@@ -115,7 +115,8 @@ async function benchChild(size: string, workload: Workload, steps: number, mode:
   const stepTimes: number[] = [];
   for (let i = 0; i <= steps; i++) {
     const started = performance.now();
-    const { value, grads } = tf.variableGrads(() => loss(true, 1000 * i));
+    // frees each saved tensor as soon as the backward pass has used it
+    const { value, grads } = lowMemoryVariableGrads(() => loss(true, 1000 * i), parameters);
     value.dataSync();
     optimizer?.step(grads);
     tf.dispose([value, ...Object.values(grads)]);

@@ -16,6 +16,7 @@ import {
   checkBatchSize,
   CodeBertTaskModel,
   type CodeBertTask,
+  encodeOnce,
   limitExamples,
   loadTaskModelParts,
   padRows,
@@ -90,9 +91,12 @@ export function cloneBatches(model: CloneDetectionModel, examples: readonly Pair
   const maxLength = options.maxLength === undefined ? model.maxLength : sequenceLength(model.base, options.maxLength, CLONE_BLOCK_SIZE, 'clone maxLength');
 
   // functions recur across pairs, so each distinct one is tokenized once
-  const functions = [...new Set(examples.flatMap((example) => [example.text, example.textPair]))];
-  const { ids } = encodeTexts(functions.map(collapseWhitespace), tokenizer, { maxLength, datasetName: 'clone functions' });
-  const idsOf = new Map(functions.map((text, i) => [text, ids[i]]));
+  const idsOf = encodeOnce(examples, `${model.base.sourceDir}:${maxLength}`, () => {
+    const functions = [...new Set(examples.flatMap((example) => [example.text, example.textPair]))];
+    const where = options.split ? ` (${options.split})` : '';
+    const { ids } = encodeTexts(functions.map(collapseWhitespace), tokenizer, { maxLength, datasetName: `clone functions${where}` });
+    return new Map(functions.map((text, i) => [text, ids[i]]));
+  });
 
   const order = batchOrder(examples.length, options.shuffleSeed);
   const batches: CloneBatch[] = [];

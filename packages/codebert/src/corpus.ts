@@ -3,8 +3,12 @@
  * (the domain), filtered and joined as CodeBERT's pre-training data and ModularEvo's CodeBERT
  * modularizer prepare them.
  */
+import * as fs from 'fs';
+import * as path from 'path';
+
 import { getLogger, InvalidInputError } from '@modularevo/core-tensor';
-import { iterateCodeSearchNet, type CodeSearchNetRecord, type CodeSearchNetSplit } from '@modularevo/datasets';
+import { codeSearchNetLanguages, iterateCodeSearchNet, type CodeSearchNetRecord, type CodeSearchNetSplit, type CorpusSplit } from '@modularevo/datasets';
+import type { CorpusReadOptions } from '@modularevo/masking';
 
 const log = getLogger('codebert');
 
@@ -19,6 +23,8 @@ export interface CodeCorpusFilters {
   minCodeTokens?: number;
   /** Drop functions whose documentation has fewer tokens (default 3). */
   minDocstringTokens?: number;
+  /** Stop after this many functions pass the filters. */
+  maxDocuments?: number;
 }
 
 /**
@@ -44,6 +50,7 @@ export async function readCodeCorpus(root: string, language: string, split: Code
   const texts: string[] = [];
   let read = 0;
   for await (const record of iterateCodeSearchNet(root, language, split)) {
+    if (texts.length >= (filters.maxDocuments ?? Infinity)) break;
     read += 1;
     const text = codeCorpusText(record, filters);
     if (text !== undefined) texts.push(text);
@@ -57,4 +64,38 @@ export async function readCodeCorpus(root: string, language: string, split: Code
     );
   }
   return texts;
+}
+
+// CodeSearchNet calls the validation split `valid`.
+const CODE_SEARCH_NET_SPLITS: Record<CorpusSplit, CodeSearchNetSplit> = { train: 'train', validation: 'valid', test: 'test' };
+
+/**
+ * Reads one split of a modularization corpus in the CodeSearchNet layout: the functions of the
+ * language `options.domain` under a CodeSearchNet root, or of the language folder `source`
+ * itself (`<source>/final/jsonl/`), filtered as {@link readCodeCorpus} filters them. Returns
+ * undefined for a source in another layout, which the modularizer then reads as JSON lines.
+ * This is `architecture.readCorpus`.
+ *
+ * @throws InvalidInputError when the root has no folder for the domain, naming the languages it has,
+ *   or when no function passes the filters
+ * @throws CheckpointError when the split's files or a record's fields are missing
+ */
+export async function readCodeSearchNetCorpus(source: string, split: CorpusSplit, options: CorpusReadOptions): Promise<string[] | undefined> {
+  if (!fs.existsSync(source) || !fs.statSync(source).isDirectory()) return undefined;
+  const csnSplit = CODE_SEARCH_NET_SPLITS[split];
+
+  // the language folder itself
+  if (fs.existsSync(path.join(source, 'final', 'jsonl'))) {
+    return readCodeCorpus(path.dirname(source), path.basename(source), csnSplit, { maxDocuments: options.maxDocuments });
+  }
+
+  // a root with one folder per language
+  const languages = codeSearchNetLanguages(source);
+  if (languages.length === 0) return undefined;
+  if (!languages.includes(options.domain)) {
+    throw new InvalidInputError(
+      `The CodeSearchNet folder ${source} has no language "${options.domain}" (it has ${languages.join(', ')}); pass one of them as the domain`,
+    );
+  }
+  return readCodeCorpus(source, options.domain, csnSplit, { maxDocuments: options.maxDocuments });
 }

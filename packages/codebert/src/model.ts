@@ -12,12 +12,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   copyModelMetadata,
   dropout,
+  embedding,
   formatShape,
   gelu,
   geluNew,
   getLogger,
   layerNorm,
   linear,
+  maskedSoftmax,
   MismatchError,
   openCheckpoint,
   paddingMask,
@@ -206,8 +208,8 @@ export class CodeBertModel implements PretrainedModel {
 
     // embeddings: word + position + token type 0, then LayerNorm and dropout
     let hidden = tf.tidy(() => {
-      const words = tf.gather(this.parameter(this.names.wordEmbeddings), tf.tensor2d(checked.inputIds, [batch, seq], 'int32')); // [batch, seq, hidden]
-      const positions = tf.gather(
+      const words = embedding(this.parameter(this.names.wordEmbeddings), tf.tensor2d(checked.inputIds, [batch, seq], 'int32')); // [batch, seq, hidden]
+      const positions = embedding(
         this.parameter(this.names.body('embeddings.position_embeddings.weight')),
         tf.tensor2d(checked.positionIds, [batch, seq], 'int32'),
       ); // [batch, seq, hidden]
@@ -331,7 +333,7 @@ export class CodeBertModel implements PretrainedModel {
 
     // scaled scores, padding bias, softmax
     const scores = tf.div(tf.matMul(query, key, false, true), Math.sqrt(headDim)); // [batch, heads, seq, head_dim] @ [.., head_dim, seq] -> [batch, heads, seq, seq]
-    const weights = this.dropout(pass, tf.softmax(tf.add(scores, bias)), this.config.attention_probs_dropout_prob); // bias [batch, 1, 1, seq] broadcasts
+    const weights = this.dropout(pass, maskedSoftmax(scores, bias), this.config.attention_probs_dropout_prob); // bias [batch, 1, 1, seq] broadcasts
 
     // mix values and merge heads
     const mixed = tf.matMul(weights, value); // [batch, heads, seq, seq] @ [batch, heads, seq, head_dim] -> [batch, heads, seq, head_dim]

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { CheckpointError, crossEntropy, getLogger, InvalidInputError, Rng, type ForwardOptions } from '@modularevo/core-tensor';
+import { CheckpointError, crossEntropy, embedding, getLogger, InvalidInputError, Rng, type ForwardOptions } from '@modularevo/core-tensor';
 import { encodeTexts, loadTokenizer, type Tokenizer } from '@modularevo/datasets';
 import type { CorpusOptions, ModularizationObjective, PreparedCorpus, PretrainedModel } from '@modularevo/masking';
 
@@ -103,7 +103,8 @@ export function maskedLMLoss(model: CodeBertModel, batch: MaskedLMBatch, options
   const { positions, targets } = chosenPositions(batch.labels, size, seq);
   if (positions.length === 0) return tf.mul(tf.sum(lastHiddenState), 0) as tf.Scalar;
 
-  const rows = tf.gather(tf.reshape(lastHiddenState, [size * seq, hidden]), tf.tensor1d(positions, 'int32')); // [chosen, hidden]
+  // embedding() keeps only the positions for the backward pass, where tf.gather keeps the hidden states too
+  const rows = embedding(tf.reshape(lastHiddenState, [size * seq, hidden]), tf.tensor1d(positions, 'int32')); // [chosen, hidden]
   const logits = model.lmHead(rows, options); // [chosen, vocab]
   return crossEntropy(logits, tf.tensor1d(targets, 'int32'));
 }

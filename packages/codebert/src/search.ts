@@ -19,6 +19,7 @@ import {
   checkBatchSize,
   CodeBertTaskModel,
   type CodeBertTask,
+  encodeOnce,
   limitExamples,
   loadTaskModelParts,
   padRows,
@@ -116,8 +117,13 @@ export function searchBatches(model: CodeSearchModel, examples: readonly PairExa
   checkBatchSize(options.batchSize);
   const tokenizer = tokenizerOf(model.base);
   const maxLength = options.maxLength === undefined ? model.maxLength : sequenceLength(model.base, options.maxLength, SEARCH_MAX_LENGTH, 'search maxLength');
-  const queries = encodeTexts(examples.map((example) => example.text), tokenizer, { maxLength, datasetName: 'search queries' }).ids;
-  const codes = encodeTexts(examples.map((example) => example.textPair), tokenizer, { maxLength, datasetName: 'search code' }).ids;
+  const { queries, codes } = encodeOnce(examples, `${model.base.sourceDir}:${maxLength}`, () => {
+    const where = options.split ? ` (${options.split})` : '';
+    return {
+      queries: encodeTexts(examples.map((example) => example.text), tokenizer, { maxLength, datasetName: `search queries${where}` }).ids,
+      codes: encodeTexts(examples.map((example) => example.textPair), tokenizer, { maxLength, datasetName: `search code${where}` }).ids,
+    };
+  });
 
   const order = batchOrder(examples.length, options.shuffleSeed);
   const batches: CodeSearchBatch[] = [];

@@ -110,6 +110,22 @@ export function tokenizerOf(base: CodeBertModel): Tokenizer {
   return tokenizers.get(base.sourceDir)!;
 }
 
+// Token ids by examples array, then by tokenizer folder and length: the fine-tuner batches the same
+// array every epoch, so each dataset is tokenized (and warned about) once.
+const encodings = new WeakMap<object, Map<string, unknown>>();
+
+/**
+ * Returns `encode()`, computed once for the same `examples` array (by identity) and `key`. Keys
+ * name what the result depends on besides the examples, such as the tokenizer folder and the
+ * maximum length.
+ */
+export function encodeOnce<T>(examples: readonly unknown[], key: string, encode: () => T): T {
+  let byKey = encodings.get(examples);
+  if (!byKey) encodings.set(examples, (byKey = new Map()));
+  if (!byKey.has(key)) byKey.set(key, encode());
+  return byKey.get(key) as T;
+}
+
 /** Pads rows on the right; the mask is 1 on real tokens. */
 export function padRows(rows: readonly number[][], padId: number): { inputIds: number[][]; attentionMask: number[][] } {
   const seq = Math.max(...rows.map((row) => row.length));
