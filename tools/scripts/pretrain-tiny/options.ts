@@ -47,7 +47,7 @@ export interface PretrainOptions {
 
 const HELP = `Pretrain the built-in tiny GPT-Neo on the four built-in corpora and write it as a Hugging Face model folder.
 
-Usage: nx run gptneo:pretrain-tiny [-- options]
+Usage: nx run gptneo:pretrain-tiny [--option=value ...]   (nx takes --help itself: use -- --help)
 
 Options (relative paths are taken from the repository root):
   --max-steps N        optimizer steps (default 2000)
