@@ -54,11 +54,16 @@ function linearLayersAlone(model: BenchModel, batch: number): { run: (linearFn: 
 
 /** Compares the sparse logits with those of the dense masked model. */
 function checkOutputs(model: BenchModel, batch: number, sparse: LinearFn, masked: LinearFn): { maxAbsDiff: number; samePredictions: string } {
-  const logits = (linearFn: LinearFn) =>
-    tf.tidy(() => {
-      const y = model.forward(batch, SEQ, linearFn); // [batch, labels]
-      return { values: y.dataSync() as Float32Array, labels: Array.from(tf.argMax(y, -1).dataSync()) };
+  // tf.tidy walks every element of a returned typed array, so the values are read outside it
+  const logits = (linearFn: LinearFn) => {
+    const [y, predicted] = tf.tidy(() => {
+      const output = model.forward(batch, SEQ, linearFn); // [batch, labels]
+      return [output, tf.argMax(output, -1)];
     });
+    const result = { values: y.dataSync() as Float32Array, labels: Array.from(predicted.dataSync()) };
+    tf.dispose([y, predicted]);
+    return result;
+  };
   const expected = logits(masked);
   const actual = logits(sparse);
 

@@ -1,8 +1,9 @@
 /**
  * Where the time of one task forward pass goes, dense against sparse: the linear layers and
- * everything else, garbage collection, and for the sparse path that reads its input back (the
- * way every backend other than wasm runs it) the read-back, kernel and upload of each layer
- * call. Then the non-linear kernels of both paths side by side, from `tf.profile`.
+ * everything else, garbage collection and minor page faults. For the sparse path that reads its
+ * input back (the way every backend other than wasm runs it), it also splits each layer call into
+ * read-back, kernel and upload. Then it lists the kernels of both paths side by side, from
+ * `tf.profile`.
  *
  * Settings: BENCH_MODEL (gptneo or codebert), BENCH_BATCH (default 1), BENCH_RETENTION (default
  * 0.25), BENCH_REPEATS (default 5). Run with `npm run bench-profile -w @modularevo/cost`.
@@ -65,19 +66,24 @@ function readBackLinear(plan: SparsePlan, parts: Parts): LinearFn {
 // Node reports gc entries to observers on a later turn of the event loop
 const gcEntriesDelivered = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-/** Runs one forward pass and returns its parts: total, linear, other, gc, plus what `extra` fills. */
+/**
+ * Runs one forward pass and returns its parts: total, linear, other and gc in milliseconds, the
+ * minor page faults of the process (first touches of fresh memory), plus what `extra` fills.
+ */
 async function profileOnce(forward: (linearFn: LinearFn) => tf.Tensor, makeLinear: (parts: Parts) => LinearFn, extra: string[] = []): Promise<Parts> {
   const parts: Parts = { linear: 0, ...Object.fromEntries(extra.map((name) => [name, 0])) };
   const linearFn = timedLinear(makeLinear(parts), parts);
   await gcEntriesDelivered();
   gcMs = 0;
+  const faults = process.resourceUsage().minorPageFault;
   const total = timeOnce(() => {
     const y = tf.tidy(() => forward(linearFn));
     y.dataSync();
     y.dispose();
   });
+  const pageFaults = process.resourceUsage().minorPageFault - faults;
   await gcEntriesDelivered();
-  return { total, ...parts, other: total - parts.linear, gc: gcMs };
+  return { total, ...parts, other: total - parts.linear, gc: gcMs, pageFaults };
 }
 
 /** Sums kernel times by kernel name over one profiled forward pass. */
@@ -119,11 +125,13 @@ async function main(): Promise<void> {
       if (round > 0) runs.get(name)!.push(parts);
     }
   }
-  console.log('| path | total | linear layers | everything else | of it, garbage collection | read-back | kernel | upload |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| path | total | linear layers | everything else | of it, garbage collection | read-back | kernel | upload | minor page faults |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, parts] of runs) {
-    const cell = (key: string) => (parts[0][key] === undefined ? '' : median(parts.map((entry) => entry[key])).toFixed(1));
-    console.log(`| ${name} | ${cell('total')} | ${cell('linear')} | ${cell('other')} | ${cell('gc')} | ${cell('read-back')} | ${cell('kernel')} | ${cell('upload')} |`);
+    const cell = (key: string, digits = 1) => (parts[0][key] === undefined ? '' : median(parts.map((entry) => entry[key])).toFixed(digits));
+    console.log(
+      `| ${name} | ${cell('total')} | ${cell('linear')} | ${cell('other')} | ${cell('gc')} | ${cell('read-back')} | ${cell('kernel')} | ${cell('upload')} | ${cell('pageFaults', 0)} |`,
+    );
   }
 
   // the non-linear kernels, op by op

@@ -47,7 +47,9 @@ export async function predictionsOf(
   const recording: LinearFn = (layer, x, weight, bias) => {
     const y = linear ? linear(layer, x, weight, bias) : denseLinear(x, weight, bias);
     if (head.test(layer.weight) && layer.outFeatures === model.labels.length) {
-      for (const id of tf.tidy(() => tf.argMax(y, -1).dataSync())) labelled.push(String(id));
+      const classes = tf.argMax(y, -1);
+      for (const id of classes.dataSync()) labelled.push(String(id));
+      classes.dispose();
     } else if (head.test(layer.weight) && layer.outFeatures === 1 && model.labels.length === 2) {
       for (const logit of y.dataSync()) signed.push(logit > 0 ? '1' : '0');
     }

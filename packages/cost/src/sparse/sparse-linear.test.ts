@@ -29,12 +29,14 @@ function randomModel(seed: number): SparsePlanModel & { dispose(): void } {
 
 /** Runs both layers on `x [2, 5, 24]` with `linear` and returns the output `[2, 5, 24]`. */
 function forward(model: SparsePlanModel, linear: ReturnType<typeof sparseLinear>, x: tf.Tensor): Float32Array {
-  return tf.tidy(() => {
+  const y = tf.tidy(() => {
     const [up, down] = LAYERS;
     const hidden = linear(up, x, model.parameter(up.weight) as unknown as tf.Tensor2D, model.parameter(up.bias!) as unknown as tf.Tensor1D); // [2, 5, 56]
-    const y = linear(down, tf.relu(hidden), model.parameter(down.weight) as unknown as tf.Tensor2D, undefined); // [2, 5, 24]
-    return y.dataSync() as Float32Array;
+    return linear(down, tf.relu(hidden), model.parameter(down.weight) as unknown as tf.Tensor2D, undefined); // [2, 5, 24]
   });
+  const values = y.dataSync() as Float32Array;
+  y.dispose();
+  return values;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
