@@ -1,31 +1,31 @@
 /**
  * Times one causal language-modelling training step (forward, backward, AdamW update of every
- * weight) of randomly initialised GPT-Neo models, batch 8 x 128 tokens, and prints seconds per
- * step, tokens per second, the forward / backward / update split, the largest wasm heap and the
- * kernels that take the most time.
+ * weight) of randomly initialised GPT-Neo models, batch 8 x 128 tokens. Prints seconds per step
+ * (wall and processor time), tokens per second, the forward / backward / update split, the
+ * largest wasm heap and the kernels that take the most time.
  *
  * Each size runs in its own child process, because a wasm heap that runs out of memory aborts
  * the whole backend. When a training step does not fit, the child is run again to time the
  * forward pass alone.
  *
  * Run: `npm run bench -w @modularevo/gptneo` (or `nx run gptneo:bench`). `BENCH_MODELS=tiny,125M`
- * picks sizes, `BENCH_STEPS` the number of timed steps (default 3). `BENCH_SHARED_IDENTITY=1`
- * replaces the wasm `Identity` kernel, which copies every tensor that an op saves for its
- * gradient, with one that shares the data as the cpu backend does, and
- * `BENCH_LOW_MEMORY_GRADIENTS=1` computes gradients with `low-memory-gradients.ts`, which frees
- * memory during the backward pass, and `BENCH_HOST_ADAMW=1` keeps the AdamW moments in JavaScript
- * memory instead of the wasm heap. These three measure what such changes in core-tensor would save.
+ * picks sizes, `BENCH_STEPS` the number of timed steps (default 3). The step runs as core-tensor's
+ * `train` runs it: gradients from `lowMemoryVariableGrads` and core-tensor's `AdamW`. Two switches
+ * bring back what core-tensor did before, to measure the difference. `BENCH_TFJS_GRADIENTS=1`
+ * computes gradients with `tf.variableGrads`, which keeps every saved tensor until the backward
+ * pass ends. `BENCH_COPY_IDENTITY=1` registers a wasm `Identity` kernel that copies its input, as
+ * tfjs-backend-wasm's own kernel does, instead of core-tensor's, which shares it.
  */
 import { spawnSync } from 'child_process';
+import * as os from 'os';
 
 import * as tf from '@tensorflow/tfjs-core';
 
-import { AdamW, initBackend } from '@modularevo/core-tensor';
+import { AdamW, initBackend, lowMemoryVariableGrads } from '@modularevo/core-tensor';
 
 import { parseGPTNeoConfig } from '../src/config';
 import { GPTNeoForCausalLM } from '../src/model';
 import { causalLMObjective } from '../src/objective';
-import { lowMemoryVariableGrads } from './low-memory-gradients';
 
 const BATCH = 8;
 const SEQ = 128;
@@ -41,61 +41,15 @@ const MODELS: Record<string, Record<string, unknown>> = {
 /** Figures one size reports to the parent process as its last stdout line. */
 interface Figures {
   stepSeconds: number;
+  /** Processor time of the step, all threads: less sensitive than wall time to other processes. */
+  stepCpuSeconds: number;
   forwardSeconds: number;
   backwardSeconds: number;
   updateSeconds: number;
   heapMiB: number;
 }
 
-const computeGradients = process.env.BENCH_LOW_MEMORY_GRADIENTS ? lowMemoryVariableGrads : (f: () => tf.Scalar) => tf.variableGrads(f);
-
-/** Part of an optimizer that the bench calls. */
-interface Optimizer {
-  step(grads: tf.NamedTensorMap): void;
-}
-
-/**
- * AdamW as `torch.optim.AdamW` computes it, with the moments in JavaScript typed arrays, so they
- * take no room in the 4 GiB wasm heap. Each step reads the gradients and weights back from the
- * backend and writes the new weights.
- */
-class HostAdamW implements Optimizer {
-  private readonly moments = new Map<string, { m: Float32Array; v: Float32Array }>();
-  private steps = 0;
-
-  constructor(
-    private readonly parameters: tf.Variable[],
-    private readonly lr: number,
-    private readonly weightDecay: number,
-  ) {}
-
-  step(grads: tf.NamedTensorMap): void {
-    this.steps++;
-    const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
-    const stepSize = this.lr / (1 - beta1 ** this.steps);
-    const secondCorrection = Math.sqrt(1 - beta2 ** this.steps);
-    for (const variable of this.parameters) {
-      const gradient = grads[variable.name]?.dataSync() as Float32Array | undefined;
-      if (!gradient) continue;
-      const values = Float32Array.from(variable.dataSync() as Float32Array);
-      let state = this.moments.get(variable.name);
-      if (!state) {
-        state = { m: new Float32Array(values.length), v: new Float32Array(values.length) };
-        this.moments.set(variable.name, state);
-      }
-      const { m, v } = state;
-      for (let i = 0; i < values.length; i++) {
-        const g = gradient[i];
-        m[i] = beta1 * m[i] + (1 - beta1) * g;
-        v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-        values[i] = values[i] * (1 - this.lr * this.weightDecay) - (stepSize * m[i]) / (Math.sqrt(v[i]) / secondCorrection + eps);
-      }
-      const updated = tf.tensor(values, variable.shape);
-      variable.assign(updated);
-      updated.dispose();
-    }
-  }
-}
+const computeGradients = process.env.BENCH_TFJS_GRADIENTS ? (f: () => tf.Scalar) => tf.variableGrads(f) : lowMemoryVariableGrads;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -118,11 +72,22 @@ function heapMiB(): number {
   return heap ? heap.length / 2 ** 20 : NaN;
 }
 
+// Creates the model inside tf.tidy, which frees the tensors the variables were created from.
+// NOTE: initGPTNeoParameters leaves them undisposed, and they share the variables' buffers. The
+// first AdamW step must not write a shared buffer, so every old buffer would stay alive.
+function createModel(config: ReturnType<typeof parseGPTNeoConfig>, uniform: () => number): GPTNeoForCausalLM {
+  let model: GPTNeoForCausalLM | undefined;
+  tf.tidy(() => {
+    model = GPTNeoForCausalLM.fromConfig(config, uniform);
+  });
+  return model!;
+}
+
 // Times the forward pass (loss included) alone, for a model whose training step does not fit.
 async function benchForward(label: string, steps: number): Promise<void> {
   const config = parseGPTNeoConfig({ ...COMMON, ...MODELS[label] }, `bench config ${label}`);
   const uniform = uniformSource(1);
-  const model = GPTNeoForCausalLM.fromConfig(config, uniform);
+  const model = createModel(config, uniform);
   const batch = {
     inputIds: Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => Math.floor(uniform() * config.vocab_size))),
   };
@@ -140,11 +105,9 @@ async function benchForward(label: string, steps: number): Promise<void> {
 async function benchModel(label: string, steps: number): Promise<Figures> {
   const config = parseGPTNeoConfig({ ...COMMON, ...MODELS[label] }, `bench config ${label}`);
   const uniform = uniformSource(1);
-  const model = GPTNeoForCausalLM.fromConfig(config, uniform);
+  const model = createModel(config, uniform);
   const parameterCount = [...model.params.values()].reduce((sum, v) => sum + v.size, 0);
-  const optimizer: Optimizer = process.env.BENCH_HOST_ADAMW
-    ? new HostAdamW([...model.params.values()], 1e-4, 0.01)
-    : new AdamW([...model.params.values()], { lr: 1e-4, weightDecay: 0.01 });
+  const optimizer = new AdamW([...model.params.values()], { lr: 1e-4, weightDecay: 0.01 });
   const batch = {
     inputIds: Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => Math.floor(uniform() * config.vocab_size))),
   };
@@ -153,13 +116,16 @@ async function benchModel(label: string, steps: number): Promise<Figures> {
   // one step: forward + backward, then the update; reading a weight waits for the update
   const trainStep = () => {
     const started = performance.now();
+    const cpuStarted = process.cpuUsage();
     const { value, grads } = computeGradients(() => causalLMObjective(model, batch));
     const loss = value.dataSync()[0];
     const gradientsDone = performance.now();
     optimizer.step(grads);
     tf.dispose([value, ...Object.values(grads)]);
     model.parameter('transformer.ln_f.bias').dataSync();
-    return { loss, gradientMs: gradientsDone - started, totalMs: performance.now() - started };
+    const cpu = process.cpuUsage(cpuStarted);
+    const heap = heapMiB();
+    return { loss, gradientMs: gradientsDone - started, totalMs: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, heap };
   };
   const forwardOnly = () => {
     const started = performance.now();
@@ -174,7 +140,10 @@ async function benchModel(label: string, steps: number): Promise<Figures> {
   for (let i = 0; i < steps; i++) {
     const result = trainStep();
     results.push(result);
-    console.log(`  step ${i + 1}: ${(result.totalMs / 1000).toFixed(2)} s, loss ${result.loss.toFixed(4)}`);
+    console.log(
+      `  step ${i + 1}: ${(result.totalMs / 1000).toFixed(2)} s (processor ${(result.cpuMs / 1000).toFixed(2)} s), ` +
+        `loss ${result.loss.toFixed(4)}, heap ${result.heap.toFixed(0)} MiB`,
+    );
   }
   const forwards = Array.from({ length: steps }, forwardOnly);
 
@@ -183,12 +152,16 @@ async function benchModel(label: string, steps: number): Promise<Figures> {
   const forwardMs = median(forwards);
   const figures: Figures = {
     stepSeconds: stepMs / 1000,
+    stepCpuSeconds: median(results.map((r) => r.cpuMs)) / 1000,
     forwardSeconds: forwardMs / 1000,
     backwardSeconds: (gradientMs - forwardMs) / 1000,
     updateSeconds: (stepMs - gradientMs) / 1000,
     heapMiB: heapMiB(),
   };
-  console.log(`  median step ${figures.stepSeconds.toFixed(3)} s = ${((BATCH * SEQ) / figures.stepSeconds).toFixed(1)} tokens/s`);
+  console.log(
+    `  median step ${figures.stepSeconds.toFixed(3)} s = ${((BATCH * SEQ) / figures.stepSeconds).toFixed(1)} tokens/s ` +
+      `(processor ${figures.stepCpuSeconds.toFixed(3)} s per step; load average ${os.loadavg()[0].toFixed(1)})`,
+  );
   console.log(
     `  split: forward ${figures.forwardSeconds.toFixed(3)} s, backward ${figures.backwardSeconds.toFixed(3)} s, ` +
       `AdamW update ${figures.updateSeconds.toFixed(3)} s; largest wasm heap ${figures.heapMiB.toFixed(0)} MiB`,
@@ -216,19 +189,25 @@ async function printKernelProfile(model: GPTNeoForCausalLM, batch: { inputIds: n
   for (const [name, ms] of top) console.log(`    ${name.padEnd(18)} ${(ms / 1000).toFixed(3)} s`);
 }
 
-// Registers a wasm Identity kernel that returns the input's data with one more reference
-// instead of a copy. Safe because tfjs never writes into a tensor's data after creating it.
-function shareIdentityData(): void {
+// Registers a wasm Identity kernel that copies its input, as tfjs-backend-wasm 4.22's own kernel
+// does, in place of core-tensor's, which shares the input's memory.
+function copyIdentityData(): void {
+  tf.unregisterKernel(tf.Identity, 'wasm');
   tf.registerKernel({
     kernelName: tf.Identity,
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend }) => {
       const x = inputs.x as tf.TensorInfo;
-      (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      const wasm = backend as unknown as {
+        makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+        typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+      };
+      const out = wasm.makeOutput(x.shape, x.dtype);
+      wasm.typedArrayFromHeap(out).set(wasm.typedArrayFromHeap(x));
+      return out;
     },
   });
-  console.log('wasm Identity shares data instead of copying');
+  console.log('wasm Identity copies its input');
 }
 
 // Runs one size in a child process and returns its figures, or undefined when it failed.
@@ -258,9 +237,8 @@ async function main(): Promise<void> {
   const child = process.env.BENCH_CHILD;
   if (child) {
     const backend = await initBackend();
-    if (process.env.BENCH_SHARED_IDENTITY && backend.tfjsBackend === 'wasm') shareIdentityData();
-    if (process.env.BENCH_LOW_MEMORY_GRADIENTS) console.log('gradients free memory during the backward pass');
-    if (process.env.BENCH_HOST_ADAMW) console.log('AdamW moments in JavaScript memory');
+    if (process.env.BENCH_COPY_IDENTITY && backend.tfjsBackend === 'wasm') copyIdentityData();
+    if (process.env.BENCH_TFJS_GRADIENTS) console.log('gradients from tf.variableGrads');
     if (process.env.BENCH_FORWARD_ONLY) {
       await benchForward(child, steps);
       return;
