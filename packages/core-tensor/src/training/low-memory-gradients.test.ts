@@ -136,6 +136,37 @@ describe.each(['wasm', 'cpu'] as const)('lowMemoryVariableGrads on %s', (backend
     model.dispose();
   });
 
+  it('handles gradients that reuse their input tensors', () => {
+    // one op passes dy on unchanged, one returns one tensor for both of its inputs, and one
+    // returns its saved tensor (right here, where dy is 1)
+    const a = variable(`${backend}.reuse.a`, [3], 96);
+    const b = variable(`${backend}.reuse.b`, [3], 97);
+    const passThrough = tf.customGrad((x: tf.Tensor) => ({ value: tf.mul(x, 1), gradFunc: (dy: tf.Tensor) => dy }));
+    const sumOfTwo = tf.customGrad((x: tf.Tensor, y: tf.Tensor) => ({
+      value: tf.add(x, y),
+      gradFunc: (dy: tf.Tensor) => {
+        const shared = tf.mul(dy, 1);
+        return [shared, shared];
+      },
+    }));
+    const dotWithConstant = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+      const constant = tf.tensor([0.5, -1, 2]);
+      save([constant]);
+      return { value: tf.sum(tf.mul(x, constant)), gradFunc: (_dy: tf.Tensor, [saved]: tf.Tensor[]) => saved };
+    });
+    const f = () => {
+      const main = tf.sum(tf.mul(sumOfTwo(passThrough(tf.square(a)), tf.mul(b, 2)), tf.tensor([1, 2, 3])));
+      return tf.add(main, dotWithConstant(a)) as tf.Scalar;
+    };
+
+    const reference = tf.variableGrads(f, [a, b]);
+    const lean = lowMemoryVariableGrads(f, [a, b]);
+    for (const name of [a.name, b.name]) {
+      expect({ name, values: Array.from(lean.grads[name].dataSync()) }).toEqual({ name, values: Array.from(reference.grads[name].dataSync()) });
+    }
+    tf.dispose([reference.value, lean.value, ...Object.values(reference.grads), ...Object.values(lean.grads), a, b]);
+  });
+
   it('returns null for a non-trainable variable, as tf.variableGrads does', () => {
     const trained = variable(`${backend}.trained`, [3], 90);
     const frozen = tf.tidy(() => tf.variable(tf.tensor([1, 2, 3]), false, `${backend}.frozen`));

@@ -190,7 +190,12 @@ function gradientsOfNode(
       if (!(name in closures)) {
         throw new Error(`Cannot backprop through input ${name}. Available gradients found: ${Object.keys(closures)}.`);
       }
-      const dx = engine.tidy(name, () => closures[name]());
+      let dx = engine.tidy(name, () => closures[name]());
+
+      // A gradient may return dy itself, a saved tensor, or one tensor for two inputs. Each input
+      // gets its own tensor (a clone shares memory on wasm and cpu), because this backward pass
+      // frees output gradients and saved tensors while input gradients live on.
+      if (dys.includes(dx) || (node.saved ?? []).includes(dx) || Object.values(result).includes(dx)) dx = tf.clone(dx);
       if (dx.dtype !== 'float32') {
         throw new Error(
           `Error in gradient for op ${node.kernelName}. The gradient of input ${name} must have 'float32' dtype, but has '${dx.dtype}'`,
