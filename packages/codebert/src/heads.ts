@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dropout, InvalidInputError, type ForwardOptions, type LinearLayer, type Rng } from '@modularevo/core-tensor';
 
 import { denseLinear } from './model';
+import { variableOf } from './weights';
 
 /**
  * Regular expression (anchored at the start, as `re.match`) of every task-head parameter name.
@@ -45,8 +46,8 @@ export function initHead(layers: readonly LinearLayer[], rng: Rng): Map<string, 
   for (const { weight, bias, inFeatures, outFeatures } of layers) {
     if (!bias || !(inFeatures > 0 && outFeatures > 0)) throw new InvalidInputError(`Invalid head layer ${weight}: it needs a bias and positive sizes`);
     const bound = 1 / Math.sqrt(inFeatures);
-    head.set(weight, variable(rng.fillUniform(new Float32Array(outFeatures * inFeatures), -bound, bound), [outFeatures, inFeatures]));
-    head.set(bias, variable(rng.fillUniform(new Float32Array(outFeatures), -bound, bound), [outFeatures]));
+    head.set(weight, variableOf(rng.fillUniform(new Float32Array(outFeatures * inFeatures), -bound, bound), [outFeatures, inFeatures]));
+    head.set(bias, variableOf(rng.fillUniform(new Float32Array(outFeatures), -bound, bound), [outFeatures]));
   }
   return head;
 }
@@ -85,9 +86,6 @@ function layer(name: string, inFeatures: number, outFeatures: number): LinearLay
   return { name, weight: `${name}.weight`, bias: `${name}.bias`, inFeatures, outFeatures };
 }
 
-function variable(values: Float32Array, shape: number[]): tf.Variable {
-  return tf.variable(tf.tensor(values, shape, 'float32'));
-}
 
 function apply(head: Map<string, tf.Variable>, layer: LinearLayer, x: tf.Tensor, options: ForwardOptions): tf.Tensor {
   const weight = head.get(layer.weight);

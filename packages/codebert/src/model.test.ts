@@ -195,6 +195,26 @@ describe('CodeBertModel', () => {
   });
 });
 
+describe('tensor ownership', () => {
+  it('frees every tensor on dispose', () => {
+    const before = tf.memory().numTensors;
+    CodeBertModel.fromPretrained(mlmDir).dispose();
+    CodeBertModel.fromConfig(parseRobertaConfig(JSON.parse(fs.readFileSync(path.join(mlmDir, 'config.json'), 'utf8'))), Rng.create(1)).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('gives each variable its own buffer', () => {
+    // AdamW updates a weight in place only when no other tensor shares its buffer
+    const model = CodeBertModel.fromPretrained(mlmDir);
+    const backend = tf.backend() as unknown as { refCount(dataId: object): number };
+    try {
+      for (const [name, variable] of model.params) expect({ name, refCount: backend.refCount(variable.dataId) }).toEqual({ name, refCount: 1 });
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
 describe('loading errors', () => {
   it('names a missing tensor', () => {
     const dir = copyWithWeights(baseDir, temporaryDir(), 'model.safetensors');

@@ -31,7 +31,7 @@ import type { ArchitectureTask, PretrainedModel, TaskLoadOptions, TaskModel } fr
 import { maxSequenceLength } from './config';
 import { TASK_HEAD_PATTERN } from './heads';
 import { CodeBertModel } from './model';
-import { toStateDict } from './weights';
+import { toStateDict, variableOf } from './weights';
 
 const log = getLogger('codebert');
 
@@ -256,7 +256,7 @@ export function loadTaskModelParts(dir: string, file: TaskFile, layers: (hiddenS
     }
 
     const head = new Map<string, tf.Variable>();
-    for (const [name, { shape, data }] of values) head.set(name, tf.variable(tf.tensor(data, shape, 'float32')));
+    for (const [name, { shape, data }] of values) head.set(name, variableOf(data, shape));
     return { base, head };
   } catch (error) {
     base.dispose();

@@ -174,7 +174,7 @@ export function loadRobertaParameters(reader: CheckpointReader, config: RobertaC
   }
 
   const params = new Map<string, tf.Variable>();
-  for (const [name, shape] of expected) params.set(name, tf.variable(tf.tensor(values.get(name)!, shape, 'float32'), true, uniqueName(name)));
+  for (const [name, shape] of expected) params.set(name, variableOf(values.get(name)!, shape, uniqueName(name)));
 
   const unusedKeys = reader.keys().filter((key) => !used.has(key) && !BUFFER_SUFFIXES.some((suffix) => key.endsWith(suffix)));
   return { layout, params, freshPooler, unusedKeys };
@@ -195,7 +195,7 @@ export function initRobertaParameters(config: RobertaConfig, layout: RobertaLayo
 
     const paddingRow = name === names.wordEmbeddings || name === names.body('embeddings.position_embeddings.weight');
     if (paddingRow) values.fill(0, config.pad_token_id * config.hidden_size, (config.pad_token_id + 1) * config.hidden_size);
-    params.set(name, tf.variable(tf.tensor(values, shape, 'float32'), true, uniqueName(name)));
+    params.set(name, variableOf(values, shape, uniqueName(name)));
   }
   return params;
 }
@@ -210,6 +210,18 @@ export function toStateDict(params: Map<string, tf.Variable>): StateDict {
     state.set(name, { dtype: 'F32', shape: [...variable.shape], data: Float32Array.from(variable.dataSync() as Float32Array) });
   }
   return state;
+}
+
+/**
+ * Creates a trainable float32 variable that alone owns its buffer. `tf.variable` shares the
+ * buffer of the tensor it starts from, and core-tensor's AdamW updates a weight in place on the
+ * wasm heap only when no other tensor references its buffer, so the starting tensor is freed here.
+ */
+export function variableOf(values: Float32Array, shape: number[], name?: string): tf.Variable {
+  const initial = tf.tensor(values, shape, 'float32');
+  const variable = tf.variable(initial, true, name);
+  initial.dispose();
+  return variable;
 }
 
 // tfjs variable names are global to the engine, so every model's variables get a unique suffix.
