@@ -8,7 +8,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { plainBatchMatMul, prefersSwappedProduct, swappedTransposedProduct, transposeInner } from './mat-mul-plain';
+import {
+  plainBatchMatMul,
+  prefersSwappedProduct,
+  SWAPPED_ROWS_BEFORE_NATIVE,
+  swappedTransposedProduct,
+  transposeInner,
+} from './mat-mul-plain';
 import { nativeBatchMatMul, nativeSgemm } from './native-gemm';
 import type { WasmBackend, WasmKernelFunc } from './wasm-internals';
 
@@ -24,15 +30,14 @@ export function fastBatchMatMul(original: WasmKernelFunc): tf.KernelFunc {
       return original({ inputs: { a, b }, backend: wasm, attrs });
     }
 
-    const sgemm = nativeSgemm();
-    if (sgemm) return nativeBatchMatMul(wasm, sgemm, a, b, transposeA, transposeB);
-
     // a few rows against a shared right operand stored transposed (a linear layer while decoding)
+    const sgemm = nativeSgemm();
     const [rows, k] = [tf.util.sizeFromShape(a.shape.slice(0, -1)), a.shape[a.shape.length - 1]];
     const sharedB = tf.util.sizeFromShape(b.shape.slice(0, -2)) === 1;
-    if (!transposeA && transposeB && sharedB && prefersSwappedProduct(rows, k, b.shape[b.shape.length - 2])) {
-      return swappedTransposedProduct(wasm, original, a, b);
-    }
+    const swap = !transposeA && transposeB && sharedB && prefersSwappedProduct(rows, k, b.shape[b.shape.length - 2]);
+    if (swap && (!sgemm || rows <= SWAPPED_ROWS_BEFORE_NATIVE)) return swappedTransposedProduct(wasm, original, a, b);
+
+    if (sgemm) return nativeBatchMatMul(wasm, sgemm, a, b, transposeA, transposeB);
 
     const plainA = transposeA ? transposeInner(wasm, a) : a;
     const plainB = transposeB ? transposeInner(wasm, b) : b;

@@ -1,13 +1,13 @@
 /**
  * Replaces the wasm `_FusedMatMul` kernel (matmul with bias and activation, used by
  * `tf.fused.matMul`) so that it takes a fast path like `BatchMatMul`. Without activation it runs
- * the native GEMM accelerator when built and adds the bias after. Otherwise it runs XNNPACK with
- * transposed operands transposed explicitly, and folds a batch with one shared right operand into
- * rows.
+ * the native GEMM accelerator when built, or for a few rows against a transposed weight the
+ * swapped XNNPACK product, and adds the bias after. Otherwise it runs XNNPACK with transposed
+ * operands transposed explicitly, and folds a batch with one shared right operand into rows.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { prefersSwappedProduct, swappedTransposedProduct, transposeInner } from './mat-mul-plain';
+import { prefersSwappedProduct, SWAPPED_ROWS_BEFORE_NATIVE, swappedTransposedProduct, transposeInner } from './mat-mul-plain';
 import { nativeBatchMatMul, nativeSgemm } from './native-gemm';
 import { runWasmKernel, type WasmBackend, type WasmKernelFunc } from './wasm-internals';
 
@@ -26,22 +26,17 @@ export function fastFusedMatMul(original: WasmKernelFunc): tf.KernelFunc {
       return original({ inputs, backend: wasm, attrs });
     }
 
-    // linear layers (no activation): native product, then the bias as a broadcast add
+    // linear layers (no activation): a product, then the bias as a broadcast add. A few rows
+    // against a transposed weight (decoding) run as (W x^T)^T, the others on the native GEMM.
     const sgemm = nativeSgemm();
     const { activation } = attrs as unknown as { activation?: string };
-    if (sgemm && (activation === undefined || activation === 'linear')) {
-      const product = nativeBatchMatMul(wasm, sgemm, a, b, transposeA, transposeB);
-      if (!bias) return product;
-      const sum = runWasmKernel('Add', wasm, { a: product, b: bias });
-      wasm.disposeData(product.dataId);
-      return sum;
-    }
-
-    // a few rows against a transposed weight (decoding): (W x^T)^T, then the bias
-    const linearActivation = activation === undefined || activation === 'linear';
     const rows = a.shape[0] * a.shape[1];
-    if (linearActivation && !transposeA && transposeB && b.shape[0] === 1 && prefersSwappedProduct(rows, a.shape[2], b.shape[1])) {
-      const product = swappedTransposedProduct(wasm, runBatchMatMul, a, b);
+    const swap = !transposeA && transposeB && b.shape[0] === 1 && prefersSwappedProduct(rows, a.shape[2], b.shape[1]);
+    const useSwap = swap && (!sgemm || rows <= SWAPPED_ROWS_BEFORE_NATIVE);
+    if ((activation === undefined || activation === 'linear') && (useSwap || sgemm)) {
+      const product = useSwap
+        ? swappedTransposedProduct(wasm, runBatchMatMul, a, b)
+        : nativeBatchMatMul(wasm, sgemm!, a, b, transposeA, transposeB);
       if (!bias) return product;
       const sum = runWasmKernel('Add', wasm, { a: product, b: bias });
       wasm.disposeData(product.dataId);

@@ -49,6 +49,7 @@ describe.each([
       [[2, 64], [300, 64], false, true],
       [[2, 3, 64], [300, 64], false, true],
       [[2, 3, 64], [1, 300, 64], false, true],
+      [[12, 64], [3000, 64], false, true],
     ];
 
     it.each(cases)('matches cpu for %j x %j (transposeA %s, transposeB %s)', async (aShape, bShape, ta, tb) => {

@@ -144,6 +144,13 @@ export function prefersSwappedProduct(rows: number, k: number, n: number): boole
 }
 
 /**
+ * Rows up to which the swapped XNNPACK product beats the native GEMM, which reads the whole
+ * transposed weight by strides: for 8 rows against 32100 x 768, 25 ms against 42 ms, and from 16
+ * rows on the native GEMM is faster (`bench/kernels-matmul.ts`, 2 cores).
+ */
+export const SWAPPED_ROWS_BEFORE_NATIVE = 8;
+
+/**
  * Multiplies `a` `[...batchA, m, k]` by the transpose of `b` `[n, k]` (rank 2, or with batch axes
  * of size 1) as `(b a^T)^T` on the XNNPACK path, so that `b` is never transposed. Returns
  * `[...batchA, m, n]`.
