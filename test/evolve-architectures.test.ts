@@ -50,4 +50,30 @@ describe('evolve on other architectures', () => {
     expect(result.summary.gains[0].noise).toBeNull();
     expect(fs.readFileSync(result.report, 'utf8')).toContain('no binomial noise estimate exists');
   }, 300_000);
+
+  it('runs CodeBERT search', async () => {
+    // the stored CoSQA subset is one file, so it serves as every split
+    const cosqa = dataset('cosqa', 'cosqa-dev.json');
+    const result = await evolve({
+      config: {
+        ...SHORT,
+        arch: 'codebert',
+        model: modelFixturesOfType('roberta').find((model) => model.name.includes('mlm'))!.dir,
+        out: path.join(dir, 'codebert'),
+        stages: 2,
+        strategies: ['modularevo', 'ties'],
+        tasks: [{ name: 'search', domain: 'code', source: { train: cosqa, validation: cosqa, test: cosqa } }],
+        domains: [{ name: 'code' }],
+        data: { trainExamples: 16, validationExamples: 8, testExamples: 8 },
+      },
+      progress: false,
+    });
+
+    expect(result.summary.stagesFinished).toBe(2);
+    expect(result.summary.tasks).toEqual([{ name: 'search', domain: 'code', metric: 'accuracy', testExamples: 8 }]);
+    for (const strategy of ['modularevo', 'ties']) {
+      for (const score of result.summary.scores[strategy].search) expect(score).toBeGreaterThanOrEqual(0);
+    }
+    expect(result.summary.modules).toHaveLength(1);
+  }, 300_000);
 });

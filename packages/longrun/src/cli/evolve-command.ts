@@ -16,6 +16,7 @@ import { parseCoefficients, parseDomainSpec, parseTaskDomain, parseTaskSpec } fr
  */
 export function createEvolveCommand(): Command {
   return new Command('evolve')
+    .summary('Evolve a model over several stages, ModularEvo and merging baselines side by side')
     .description(
       'Evolve a pretrained model over several stages: fine-tune every task, compose the fine-tuned models, repeat. ' +
         'ModularEvo and the baselines run side by side on the same data. With no --task or --domain, runs the built-in ' +

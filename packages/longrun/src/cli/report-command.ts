@@ -11,6 +11,7 @@ import { formatFinalScores } from './evolve-command';
  */
 export function createReportCommand(): Command {
   return new Command('report')
+    .summary('Rebuild the summary, report and charts of an evolution run')
     .description('Rebuild summary.json, report.md and charts/*.svg of an evolution run from its config.json and metrics.jsonl')
     .argument('<run-dir>', 'folder of a run started by modularevo evolve')
     .action(async (runDir: string, _flags: unknown, command: Command) => {

@@ -20,6 +20,7 @@ import type { EvolveSettings } from '../config/settings';
 import { STRATEGIES, type StrategyName } from '../config/strategies';
 import { standardDeviation } from '../report/noise';
 import type { RunLog } from './run-log';
+import { withQuietLogs } from './quiet-logs';
 import { copyStateDict } from './state-dicts';
 import type { PreparedTask } from './task-data';
 
@@ -70,7 +71,7 @@ export async function compose(request: ComposeRequest): Promise<ComposeResult> {
     // the best point keeps its merged parameters, so the final merge is not repeated
     const search: { best?: { mean: number; merged: StateDict; coefficients: number[] } } = {};
     const score = async (coefficients: number[]): Promise<number[]> => {
-      const merged = await quietly(() => mergeStateDicts(request.current, fineTuned, withCoefficients(config, coefficients)));
+      const merged = await withQuietLogs(['merging'], () => mergeStateDicts(request.current, fineTuned, withCoefficients(config, coefficients)));
       const scores = await evaluateAll(tasks, models, merged, validation);
       const mean = scores.reduce((sum, value) => sum + value, 0) / scores.length;
       if (!search.best || mean > search.best.mean) search.best = { mean, merged, coefficients };
@@ -156,16 +157,4 @@ function maskSource(module: Module): MaskSource {
   const masks = new Map<string, Uint8Array>();
   for (const [name, mask] of module.masks) masks.set(name, unpackMask(mask));
   return masks;
-}
-
-/** Runs `work` with the merging logger at warning level: a grid search merges many times. */
-async function quietly<T>(work: () => Promise<T>): Promise<T> {
-  const logger = getLogger('merging');
-  const level = logger.level;
-  logger.level = Math.min(level, 1);
-  try {
-    return await work();
-  } finally {
-    logger.level = level;
-  }
 }

@@ -10,6 +10,7 @@ import { readCorpusTexts } from '@modularevo/datasets';
 import type { Architecture, PretrainedModel } from '@modularevo/masking';
 
 import type { DomainSettings, EvolveSettings } from '../config/settings';
+import { withQuietLogs } from './quiet-logs';
 import { prepareTasks, type PreparedTask } from './task-data';
 
 // Documents read from each corpus split for the check; usually enough text for one block.
@@ -49,9 +50,12 @@ export async function prepareInputs(architecture: Architecture, settings: Evolve
 async function checkBatches(architecture: Architecture, task: PreparedTask, settings: EvolveSettings): Promise<void> {
   const model = task.task.createModel(await architecture.load(settings.model), task.data, { seed: 0 });
   try {
-    for (const examples of Object.values(task.data.splits)) {
-      task.task.batches(model, examples!.slice(0, 2), { batchSize: 2, maxLength: settings.finetune.maxLength });
-    }
+    // truncation warnings about these few examples would only confuse; the real batches warn again
+    await withQuietLogs(['datasets'], async () => {
+      for (const examples of Object.values(task.data.splits)) {
+        task.task.batches(model, examples!.slice(0, 2), { batchSize: 2, maxLength: settings.finetune.maxLength });
+      }
+    }, 0);
   } finally {
     model.dispose();
   }

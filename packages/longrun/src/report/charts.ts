@@ -204,16 +204,14 @@ function scoresSpec(summary: EvolveSummary): TopLevelSpec | undefined {
     spec: {
       width: 200,
       height: 200,
+      mark: { type: 'line', strokeWidth: 1.5, point: { filled: true, size: 40 } },
       encoding: {
         x: { field: 'stage', type: 'ordinal', title: 'stage' },
         y: { field: 'score', type: 'quantitative', title: 'test score', scale: { zero: false } },
         color: { field: 'strategy', type: 'nominal', title: 'strategy', sort: summary.strategies },
+        // equal scores draw one line over another, so each strategy also gets its own dash pattern
+        strokeDash: { field: 'strategy', type: 'nominal', sort: summary.strategies, legend: null },
       },
-      // equal scores draw one line over another, so each strategy also gets its own point shape
-      layer: [
-        { mark: { type: 'line', strokeWidth: 1.5 } },
-        { mark: { type: 'point', filled: true, size: 50 }, encoding: { shape: { field: 'strategy', type: 'nominal', sort: summary.strategies } } },
-      ],
     },
     resolve: { scale: { y: 'independent' } },
   };
