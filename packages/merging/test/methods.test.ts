@@ -154,6 +154,16 @@ describe('TIES', () => {
     }
   });
 
+  it('DARE at drop 0 changes nothing', async () => {
+    // DARE hands TIES task vectors in the merge pass, plain TIES fine-tuned values
+    for (const used of [models.slice(0, 2), models]) {
+      const coefficients = used.map((_, index) => 0.9 - index * 0.4);
+      const plain = await tiesMerge(base, used, { trim: 0.75, coefficients, ...FORCE });
+      const afterDare = await dareMerge(base, used, { drop: 0, apply: 'ties', trim: 0.75, coefficients, ...FORCE });
+      expect(flatValues(afterDare)).toEqual(flatValues(plain));
+    }
+  });
+
   it('trim 1 yields exactly the base', async () => {
     for (const tiesThreshold of ['exact-k', 'inclusive'] as const) {
       const merged = await tiesMerge(base, models, { trim: 1, tiesThreshold, ...FORCE });

@@ -19,7 +19,6 @@ export class BatchReader {
   constructor(
     private readonly base: CheckpointReader,
     private readonly models: readonly CheckpointReader[],
-    private readonly rowsAsDeltas: boolean,
     private readonly pool: BufferPool,
   ) {
     this.baseRanges = rangeReaderFor(base);
@@ -27,8 +26,18 @@ export class BatchReader {
     this.squares = models.map(() => 0);
   }
 
-  /** Loads entries `[start, start + length)` of `tensor`, the base into `baseTarget`. */
-  load(tensor: MergedTensor, start: number, length: number, baseTarget: Float32Array, check: DistanceCheck | undefined): TensorBatch {
+  /**
+   * Loads entries `[start, start + length)` of `tensor`, the base into `baseTarget`, and the
+   * rows as task vectors when `rowsAsDeltas` is set, else as fine-tuned values.
+   */
+  load(
+    tensor: MergedTensor,
+    start: number,
+    length: number,
+    baseTarget: Float32Array,
+    check: DistanceCheck | undefined,
+    rowsAsDeltas: boolean,
+  ): TensorBatch {
     // raw reads, converted to float32
     this.readFloat32(this.baseRanges, this.base, tensor.name, start, baseTarget);
     const rows = this.modelRanges.map((ranges, index) => {
@@ -39,9 +48,9 @@ export class BatchReader {
 
     // task vectors, and the squared distances when measuring
     this.squares.fill(0);
-    if (this.rowsAsDeltas) subtractBaseRows(baseTarget, rows, this.squares);
+    if (rowsAsDeltas) subtractBaseRows(baseTarget, rows, this.squares);
     if (check) {
-      if (!this.rowsAsDeltas) squaredDistances(baseTarget, rows, this.squares);
+      if (!rowsAsDeltas) squaredDistances(baseTarget, rows, this.squares);
       check.add(tensor.name, sumOfSquares(baseTarget), this.squares);
     }
     return { tensor, start, base: baseTarget, rows };

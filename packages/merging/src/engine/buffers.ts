@@ -11,6 +11,14 @@ export class BufferPool {
     return new Float32Array(this.buffer(slot, length * 4), 0, length);
   }
 
+  /**
+   * Returns a Float32Array view of `length` zeros in slot `slot`. A new ArrayBuffer is zeroed, so
+   * the view stays zero as long as nothing writes to this slot.
+   */
+  zeros(slot: string, length: number): Float32Array {
+    return this.float32(slot, length);
+  }
+
   /** Returns a Uint8Array view of `length` bytes in slot `slot`. */
   bytes(slot: string, length: number): Uint8Array {
     return new Uint8Array(this.buffer(slot, length), 0, length);

@@ -11,7 +11,10 @@ export interface TensorBatch {
   start: number;
   /** Base model values. */
   base: Float32Array;
-  /** One row per fine-tuned model: its task vector (`ft - base`) or its values, as `Merger.rowsAsDeltas` selects. */
+  /**
+   * One row per fine-tuned model: its task vector (`ft - base`) or its values, as
+   * `Merger.rowsAsDeltas` (in the merge pass `Merger.mergeRowsAsDeltas`) selects.
+   */
   rows: Float32Array[];
 }
 
@@ -24,6 +27,11 @@ export interface TensorBatch {
 export interface Merger {
   /** Whether rows hold task vectors (`ft - base`) rather than fine-tuned values. */
   readonly rowsAsDeltas: boolean;
+  /**
+   * Whether the merge pass's rows hold task vectors (default `rowsAsDeltas`). A merger that
+   * subtracts the base itself in its merge loop sets it to false, saving a pass over the rows.
+   */
+  readonly mergeRowsAsDeltas?: boolean;
   /** Whether every batch must hold a whole tensor (per-tensor thresholds, matrix solves); otherwise chunks. */
   readonly wholeTensors: boolean;
   /** Number of passes over all merged tensors before the merge pass; may grow while passes run. */

@@ -75,7 +75,7 @@ export async function runMerge(
   );
   const merger = await createMerger(config, { base, models, plan });
   const pool = new BufferPool();
-  const reader = new BatchReader(base, models, merger.rowsAsDeltas, pool);
+  const reader = new BatchReader(base, models, pool);
   const check = new DistanceCheck(base, models);
   const chunkEntries = options.chunkEntries ?? DEFAULT_CHUNK_ENTRIES;
   let distances: number[] | undefined;
@@ -90,7 +90,7 @@ export async function runMerge(
       await forEachTensor(plan, label, (tensor) => {
         forEachChunk(tensor, merger, chunkEntries, (start, length) => {
           const [first, count] = sampleOf(tensor, start, length, fraction);
-          merger.prepare?.(pass, reader.load(tensor, first, count, pool.float32('base', count), measure));
+          merger.prepare?.(pass, reader.load(tensor, first, count, pool.float32('base', count), measure, merger.rowsAsDeltas));
         });
       });
       merger.finishPass?.(pass);
@@ -100,11 +100,12 @@ export async function runMerge(
 
     // merge pass: each chunk's base values are read straight into the output tensor
     const measure = distances ? undefined : check;
+    const mergeRowsAsDeltas = merger.mergeRowsAsDeltas ?? merger.rowsAsDeltas;
     await forEachTensor(plan, `pass ${passes + 1}/${passes + 1} (merge)`, (tensor) => {
       const output = pool.float32('output', tensor.numel);
       forEachChunk(tensor, merger, chunkEntries, (start, length) => {
         const target = output.subarray(start, start + length);
-        const merged = merger.merge(reader.load(tensor, start, length, target, measure));
+        const merged = merger.merge(reader.load(tensor, start, length, target, measure, mergeRowsAsDeltas));
         if (merged !== target) target.set(merged);
       });
       const dtype = config.dtype ?? tensor.dtype;

@@ -46,7 +46,8 @@ function dareTarget(config: ResolvedMergeConfig, context: MergerContext): Merger
     case 'task_arithmetic':
       return new TaskArithmeticMerger(config.coefficients, config.scalingCoefficient);
     case 'ties':
-      return new TiesMerger(config, context.plan);
+      // DARE hands TIES the task vectors it dropped and rescaled
+      return new TiesMerger(config, context.plan, true);
     case 'average':
       return new AverageMerger();
   }

@@ -47,6 +47,7 @@ type Phase = 'histogram' | 'refine' | 'signs' | 'tensor' | 'done';
  */
 export class TiesMerger implements Merger {
   readonly rowsAsDeltas = true;
+  readonly mergeRowsAsDeltas: boolean;
   readonly wholeTensors: boolean;
 
   private phase: Phase;
@@ -62,11 +63,17 @@ export class TiesMerger implements Merger {
   private readonly keptPerModel: number[];
   private readonly pool = new BufferPool();
 
+  /**
+   * @param deltasInMerge - whether the merge pass gets task vectors, as DARE passes them. Otherwise
+   *   it gets fine-tuned values, and the two-model kernel subtracts the base itself.
+   */
   constructor(
     private readonly settings: TiesSettings,
     private readonly plan: MergePlan,
+    deltasInMerge = false,
   ) {
     const models = settings.coefficients.length;
+    this.mergeRowsAsDeltas = deltasInMerge || models !== 2;
     this.k = trimCount(plan.totalEntries, settings.trim);
     this.threshold = new GlobalTrimThreshold(this.k, plan.totalEntries, settings.tiesThreshold, settings.coefficients);
     this.keptPerModel = new Array<number>(models).fill(0);
@@ -163,7 +170,8 @@ export class TiesMerger implements Merger {
 
     const { rows, base } = batch;
     if (rows.length === 2) {
-      mergeTwo(rows[0], rows[1], cursors, this.settings.coefficients, this.majority, this.settings.scalingCoefficient, base);
+      const reference = this.mergeRowsAsDeltas ? this.pool.zeros('zeros', base.length) : base;
+      mergeTwo(rows[0], rows[1], reference, cursors, this.settings.coefficients, this.majority, this.settings.scalingCoefficient, base);
     } else {
       this.trimAndScale(batch, cursors);
 
