@@ -50,3 +50,6 @@ export async function main(argv: string[]): Promise<void> {
     throw error;
   }
 }
+
+// `node dist/cli/main.js ...` runs the command line as bin/modularevo.js does, instead of exiting silently
+if (require.main === module) void main(process.argv);

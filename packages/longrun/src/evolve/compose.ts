@@ -63,7 +63,7 @@ export async function compose(request: ComposeRequest): Promise<ComposeResult> {
   try {
     const fineTuned = models.map((model) => copyStateDict(model.base.stateDict()));
     const validation = tasks.map((task, index) =>
-      task.task.batches(models[index], task.data.splits.validation!, { batchSize: settings.evalBatchSize, maxLength: settings.finetune.maxLength }),
+      task.task.batches(models[index], task.data.splits.validation!, { batchSize: settings.evalBatchSize, maxLength: settings.finetune.maxLength, split: 'validation' }),
     );
     const config = mergeConfig(request);
 
@@ -103,7 +103,7 @@ export async function compose(request: ComposeRequest): Promise<ComposeResult> {
       const model = models[index];
       model.base.assign(chosen.merged);
       const examples = task.data.splits.test!;
-      const batches = task.task.batches(model, examples, { batchSize: settings.evalBatchSize, maxLength: settings.finetune.maxLength });
+      const batches = task.task.batches(model, examples, { batchSize: settings.evalBatchSize, maxLength: settings.finetune.maxLength, split: 'test' });
       const metrics = await model.evaluate(batches, { split: 'test', progress: false });
       const metric = task.task.info.primaryMetric;
       testScores.push(metrics[metric]);

@@ -38,7 +38,7 @@ export async function runFinetuneStep(context: RunContext, step: FinetuneStep): 
 
     // the fine-tuned model before composition, on the test split
     const test = prepared.data.splits.test!;
-    const batches = prepared.task.batches(model, test, { batchSize: settings.evalBatchSize, maxLength: settings.finetune.maxLength });
+    const batches = prepared.task.batches(model, test, { batchSize: settings.evalBatchSize, maxLength: settings.finetune.maxLength, split: 'test' });
     const metric = prepared.task.info.primaryMetric;
     const testMetrics = await model.evaluate(batches, { split: 'test', progress: false });
     await model.save(fineTunedModelFolder(settings, step.id), { overwrite: true });
