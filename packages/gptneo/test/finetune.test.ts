@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { initBackend, InvalidInputError, loadSafetensors, MismatchError, readMetrics, setLogLevel, type StateDict } from '@modularevo/core-tensor';
+import { getLogger, initBackend, InvalidInputError, loadSafetensors, MismatchError, readMetrics, setLogLevel, type StateDict } from '@modularevo/core-tensor';
 import { assertMaskedOutUnchanged, finetune, loadModule, modularize, type FinetuneOptions, type FinetuneSummary, type Module } from '@modularevo/masking';
 import { dataset, modelFixturesOfType, temporaryDir } from '@modularevo/test-support';
 
@@ -146,6 +146,22 @@ describe('full fine-tuning on mathqa', () => {
     expect(summary.test!.accuracy).toBeGreaterThan(summary.majorityBaseline!.accuracy + BASELINE_MARGIN);
     expect(summary.trainable.trainableBaseEntries).toBe(summary.trainable.baseEntries);
     expect(summary.parameterChanges.changedFraction).toBeGreaterThan(0.5);
+  });
+});
+
+describe('fine-tuning shorter than its warm-up', () => {
+  it('warns that the learning rate never peaks', async () => {
+    const root = temporaryDir();
+    const warn = jest.spyOn(getLogger('finetune'), 'warn');
+    try {
+      const data = writeTask(root, 'algebra');
+      await finetune(settings(path.join(root, 'model'), { task: 'math-topic', data, full: true, epochs: 1, warmupSteps: 10 }));
+
+      const messages = warn.mock.calls.map((call) => String(call[0]));
+      expect(messages).toContainEqual(expect.stringMatching(/10 warm-up steps cover all 1 training steps/));
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
 

@@ -190,7 +190,12 @@ class FineTuningRun {
     // warm-up, then the schedule over the steps that will run
     const stepsPerEpoch = Math.ceil(Math.ceil(trainExamples.length / settings.batchSize) / settings.gradientAccumulationSteps);
     const totalSteps = Math.min(settings.maxSteps ?? Infinity, settings.epochs === undefined ? Infinity : settings.epochs * stepsPerEpoch);
-    const schedule = createSchedule(settings.scheduler, { warmupSteps: warmupStepsOf(settings, totalSteps), trainingSteps: totalSteps });
+    const warmupSteps = warmupStepsOf(settings, totalSteps);
+    if (warmupSteps > 0 && warmupSteps >= totalSteps) {
+      // the first step runs at learning rate 0, so a run this short leaves the model as it was
+      log.warn(`${warmupSteps} warm-up steps cover all ${totalSteps} training steps, so the learning rate never reaches its peak; lower --warmup-steps or add training data`);
+    }
+    const schedule = createSchedule(settings.scheduler, { warmupSteps, trainingSteps: totalSteps });
     const order = createRng(settings.seed).fork('train-order');
 
     let best: { step: number; metrics: Record<string, number>; snapshot: ParameterSnapshot } | undefined;
