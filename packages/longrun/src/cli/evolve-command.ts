@@ -1,3 +1,5 @@
+import * as path from 'path';
+
 import { Command, InvalidArgumentError } from 'commander';
 
 import { InvalidInputError } from '@modularevo/core-tensor';
@@ -5,6 +7,7 @@ import { InvalidInputError } from '@modularevo/core-tensor';
 import { readConfigFile } from '../config/config-file';
 import { BUILTIN_DEFAULTS, PAPER_DEFAULTS, type DefaultSettings } from '../config/defaults';
 import { mergeEvolveConfigs, type EvolveConfig, type TaskEntry } from '../config/evolve-config';
+import { defaultRunFolder } from '../config/resolve';
 import { STRATEGY_NAMES } from '../config/strategies';
 import { evolve } from '../evolve/evolve';
 import type { EvolveSummary } from '../report/summary';
@@ -64,7 +67,17 @@ export function createEvolveCommand(): Command {
     .action(async (flags: Flags, command: Command) => {
       const fileConfig = flags.config ? readConfigFile(flags.config) : {};
       const config = mergeEvolveConfigs(fileConfig, flagsConfig(flags));
-      const result = await evolve({ config, resume: flags.resume, keepModels: flags.keepModels, progress: flags.progress });
+
+      // the run folder is resolved here, not inside evolve, so the interrupt message can print it
+      const runDir = path.resolve(config.out ?? defaultRunFolder(new Date()));
+      const stopOnInterrupt = () => {
+        process.stderr.write(`\nInterrupted. Finished steps are kept, so continue with modularevo evolve --resume --out ${runDir}\n`);
+        process.exit(130);
+      };
+      process.once('SIGINT', stopOnInterrupt);
+      const result = await evolve({ config: { ...config, out: runDir }, resume: flags.resume, keepModels: flags.keepModels, progress: flags.progress }).finally(() =>
+        process.off('SIGINT', stopOnInterrupt),
+      );
 
       const out = command.configureOutput().writeOut ?? ((text: string) => process.stdout.write(text));
       out(formatFinalScores(result.summary));

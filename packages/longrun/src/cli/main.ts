@@ -19,13 +19,14 @@ export function createProgram(): Command {
     .exitOverride();
 
   // Subcommands are defined by the package that owns the work.
-  program.addCommand(createMergeCommand());
-  program.addCommand(createModularizeCommand());
-  program.addCommand(createFinetuneCommand());
-  program.addCommand(createDownloadCommand());
-  program.addCommand(createCostCommand());
+  // The main job first, then its parts in the order a run uses them, then the tools.
   program.addCommand(createEvolveCommand());
   program.addCommand(createReportCommand());
+  program.addCommand(createModularizeCommand());
+  program.addCommand(createFinetuneCommand());
+  program.addCommand(createMergeCommand());
+  program.addCommand(createCostCommand());
+  program.addCommand(createDownloadCommand());
   return program;
 }
 

@@ -63,6 +63,7 @@ export async function writeReport(runDir: string): Promise<ReportOutput> {
 /** Reads the plan of a run from its `config.json`. */
 function readPlan(runDir: string): SummaryPlan {
   const file = path.join(runDir, RUN_CONFIG_FILE);
+  if (!fs.existsSync(runDir)) throw new CheckpointError(runDir, 'not found', 'Pass the folder of an evolution run started by modularevo evolve');
   if (!fs.existsSync(file)) {
     throw new CheckpointError(runDir, `has no ${RUN_CONFIG_FILE}`, 'Pass the folder of an evolution run started by modularevo evolve');
   }
