@@ -167,7 +167,7 @@ describe('evolve --resume', () => {
 
   it('rejects changed settings', async () => {
     await expect(evolve({ config: { out: path.join(dir, 'run'), stages: 3 }, resume: true, progress: false })).rejects.toThrow(
-      /Cannot resume .* with a different stages \(3, the run has 2\)/,
+      /Cannot resume .*: setting stages is 2 in the run but 3 now/,
     );
   }, 60_000);
 });

@@ -171,7 +171,7 @@ function resolveRun(config: EvolveConfig, resume: boolean): { settings: EvolveSe
   for (const key of Object.keys(after)) {
     if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
       throw new InvalidInputError(
-        `Cannot resume ${config.out} with a different ${key} (${JSON.stringify(after[key])}, the run has ${JSON.stringify(before[key])}); resume with --resume --out ${config.out} only`,
+        `Cannot resume ${config.out}: setting ${key} is ${JSON.stringify(before[key])} in the run but ${JSON.stringify(after[key])} now; resume with --resume --out ${config.out} only`,
       );
     }
   }
