@@ -84,7 +84,10 @@ function resolveTask(entry: TaskEntry, catalog: TaskCatalog): TaskSettings {
   if (defaultDomain === undefined) {
     throw new InvalidInputError(`Unknown task "${entry.name}" for architecture ${catalog.name}: use one of ${catalog.taskNames().join(', ')}`);
   }
-  if (entry.source !== undefined) return { name: entry.name, domain: entry.domain ?? defaultDomain, source: entry.source };
+  if (entry.source !== undefined) {
+    checkTaskFilesExist(entry.name, entry.source);
+    return { name: entry.name, domain: entry.domain ?? defaultDomain, source: entry.source };
+  }
 
   // the built-in copy of a task, whose default domain is a built-in corpus
   if (!(BUILTIN_TASKS as readonly string[]).includes(entry.name)) {
@@ -92,6 +95,14 @@ function resolveTask(entry: TaskEntry, catalog: TaskCatalog): TaskSettings {
   }
   const builtin = builtinTask(entry.name);
   return { name: entry.name, domain: entry.domain ?? builtin.domain, source: { ...builtin.files } };
+}
+
+/** Rejects a task path that does not exist before anything else about the task is checked. */
+function checkTaskFilesExist(task: string, source: TaskSettings['source']): void {
+  const files = typeof source === 'string' ? [source] : Object.values(source).filter((file): file is string => typeof file === 'string');
+  for (const file of files) {
+    if (!fs.existsSync(file)) throw new CheckpointError(path.resolve(file), 'not found', `Check the path of task ${task} (--task ${task}=PATH)`);
+  }
 }
 
 function resolveDomains(tasks: TaskSettings[], config: EvolveConfig): DomainSettings[] {
