@@ -84,6 +84,7 @@ napi_value Prepare(napi_env env, napi_callback_info info) {
   matrix->rowPtr.assign(rowPtr, rowPtr + rowPtrLength);
   matrix->colIdx.assign(colIdx, colIdx + colLength);
   matrix->values.assign(values, values + valueLength);
+  modularevo::narrowIndices(*matrix);
   modularevo::planTasks(*matrix, TASKS_PER_MATRIX);
 
   napi_value handle;

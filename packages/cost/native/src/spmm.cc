@@ -10,6 +10,17 @@
 // computed in groups of 16 into a small tile that is then transposed into y, so y is written one
 // cache line per token.
 //
+// With AVX-512 the inner loop runs several output rows side by side, 4 when a block has at most 4
+// vectors of tokens and else 3. The loads of xt from L2 limit the loop, and independent rows keep
+// more of them in flight. Both transposes then use 16 x 16 register tiles, and the transpose of x
+// is also split over column ranges, so a single block of 128 tokens still runs on every thread.
+// Column indices take 16 bits when the layer has at most 65536 inputs, because at model size every
+// call streams its indices and values from memory. Timed against the previous kernel on 2 cores of
+// an AMD EPYC (Zen 4), with the same outputs bit for bit, these made one layer of GPT-Neo-125M's
+// shapes 1.19x to 1.43x faster at 128 tokens and 1.16x to 1.28x at 1024 (bench/results.md). Built
+// for AVX2 and run on that CPU, several rows side by side measured 0.82x to 0.92x, so other
+// instruction sets keep one row at a time and 32-bit indices.
+//
 // The vectors use GCC vector extensions (16 floats), so the compiler emits AVX-512, AVX2 or SSE
 // code for the -march it builds for; the addon is built with -march=native on the machine that
 // runs it.
@@ -23,17 +34,22 @@
 #include <mutex>
 
 #include "thread-pool.h"
+#include "transpose16.h"
 
 namespace modularevo {
 namespace {
 
+// NOTE: built with -march=haswell (AVX2) and run on AMD Zen 4, this kernel took about 6 ns per FMA
+// against 0.6 to 0.9 ns for the AVX-512 build; the cause of the gap is not known.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 constexpr int VEC = 16;                  // floats per vector
 constexpr int MAX_VECTORS = 8;           // vectors of accumulators per output row
 constexpr int BLOCK = VEC * MAX_VECTORS;  // tokens per block
-constexpr int GROUP = 16;                // rows per output tile
+constexpr int GROUP = 16;                // rows per output tile, one 16 x 16 transpose wide
+constexpr int MAX_ROWS_AT_ONCE = 4;
 constexpr int PREFETCH = 8;              // nonzeros ahead whose xt row is prefetched
+constexpr int TRANSPOSE_COLUMNS = 256;   // columns of x per transpose task, a multiple of 16
 // NOTE: bytes of xt one token block may take, half of a 1 MiB L2 cache (AMD Zen 4). It was
 // chosen by timing 512 KiB against 256 KiB and unlimited on that CPU under other load, where the
 // differences were within the noise; other CPUs may prefer another value.
@@ -65,8 +81,8 @@ float* scratchFloats(size_t count) {
 }
 
 // Computes one output row over V vectors of tokens: out[0 .. 16V) = sum_k values[k] * xt[cols[k]].
-template <int V>
-void rowKernel(const int32_t* cols, const float* values, int nnz, const float* xt, std::ptrdiff_t ldx, float* out) {
+template <typename Index, int V>
+void rowKernel(const Index* cols, const float* values, int nnz, const float* xt, std::ptrdiff_t ldx, float* out) {
   v16 acc[V];
   for (int j = 0; j < V; ++j) acc[j] = v16{};
   for (int k = 0; k < nnz; ++k) {
@@ -78,43 +94,131 @@ void rowKernel(const int32_t* cols, const float* values, int nnz, const float* x
   for (int j = 0; j < V; ++j) *reinterpret_cast<v16*>(out + j * VEC) = acc[j];
 }
 
-using RowKernel = void (*)(const int32_t*, const float*, int, const float*, std::ptrdiff_t, float*);
-constexpr RowKernel ROW_KERNELS[MAX_VECTORS + 1] = {nullptr,        rowKernel<1>, rowKernel<2>, rowKernel<3>, rowKernel<4>,
-                                                    rowKernel<5>, rowKernel<6>, rowKernel<7>, rowKernel<8>};
+// Computes R output rows over V vectors of tokens: out[r][0 .. 16V) = sum_k values[r][k] * xt[cols[r][k]].
+// The rows advance together while all have nonzeros left, then each finishes alone. One row goes
+// to rowKernel, because this loop with R = 1 measured 0.86x to 0.94x of it in an AVX2 build.
+template <typename Index, int V, int R>
+void rowsKernel(const Index* const* cols, const float* const* values, const int* nnz, const float* xt, std::ptrdiff_t ldx, float* const* out) {
+  if constexpr (R == 1) {
+    rowKernel<Index, V>(cols[0], values[0], nnz[0], xt, ldx, out[0]);
+    return;
+  }
 
-// Transposes the tokens of block `block` of x [tokens, cols] into that block's part of xt,
-// [cols, width]. Tokens past the end are zero, so the last block's vectors read zeros there.
-void transposeBlock(const float* x, int tokens, int cols, int block, int width, float* xt) {
-  constexpr int TILE = 32;
+  v16 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < V; ++j) acc[r][j] = v16{};
+
+  int shared = nnz[0];
+  for (int r = 1; r < R; ++r) shared = std::min(shared, nnz[r]);
+  for (int k = 0; k < shared; ++k) {
+    for (int r = 0; r < R; ++r) {
+      if (k + PREFETCH < shared) __builtin_prefetch(xt + cols[r][k + PREFETCH] * ldx);
+      const float* row = xt + cols[r][k] * ldx;
+      const float value = values[r][k];
+      for (int j = 0; j < V; ++j) acc[r][j] += value * *reinterpret_cast<const v16*>(row + j * VEC);
+    }
+  }
+
+  for (int r = 0; r < R; ++r) {
+    for (int k = shared; k < nnz[r]; ++k) {
+      if (k + PREFETCH < nnz[r]) __builtin_prefetch(xt + cols[r][k + PREFETCH] * ldx);
+      const float* row = xt + cols[r][k] * ldx;
+      const float value = values[r][k];
+      for (int j = 0; j < V; ++j) acc[r][j] += value * *reinterpret_cast<const v16*>(row + j * VEC);
+    }
+    for (int j = 0; j < V; ++j) *reinterpret_cast<v16*>(out[r] + j * VEC) = acc[r][j];
+  }
+}
+
+// Rows side by side for V vectors of tokens. With AVX-512's 32 vector registers, 4 rows of up to
+// 4 vectors or 3 rows of up to 8 hold their accumulators in registers; 4 rows of 8 measured 0.7x.
+#if defined(__AVX512F__)
+constexpr int ROWS_FEW_VECTORS = 4;
+constexpr int ROWS_MANY_VECTORS = 3;
+#else
+constexpr int ROWS_FEW_VECTORS = 1;
+constexpr int ROWS_MANY_VECTORS = 1;
+#endif
+constexpr int ROWS_AT_ONCE[MAX_VECTORS + 1] = {1, ROWS_FEW_VECTORS, ROWS_FEW_VECTORS, ROWS_FEW_VECTORS, ROWS_FEW_VECTORS,
+                                               ROWS_MANY_VECTORS, ROWS_MANY_VECTORS, ROWS_MANY_VECTORS, ROWS_MANY_VECTORS};
+
+template <typename Index>
+using RowsKernel = void (*)(const Index* const*, const float* const*, const int*, const float*, std::ptrdiff_t, float* const*);
+
+// The kernel of `count` rows (ROWS_AT_ONCE[vectors] or 1) over `vectors` vectors of tokens.
+template <typename Index, int V>
+RowsKernel<Index> rowsKernelOf(int count) {
+  return count == 1 ? rowsKernel<Index, V, 1> : rowsKernel<Index, V, ROWS_AT_ONCE[V]>;
+}
+
+template <typename Index>
+RowsKernel<Index> rowsKernelOf(int vectors, int count) {
+  constexpr RowsKernel<Index> (*byVectors[MAX_VECTORS + 1])(int) = {
+      nullptr,
+      rowsKernelOf<Index, 1>, rowsKernelOf<Index, 2>, rowsKernelOf<Index, 3>, rowsKernelOf<Index, 4>,
+      rowsKernelOf<Index, 5>, rowsKernelOf<Index, 6>, rowsKernelOf<Index, 7>, rowsKernelOf<Index, 8>};
+  return byVectors[vectors](count);
+}
+
+// Transposes columns [c0, c1) of the tokens of block `block` of x [tokens, cols] into that block's
+// part of xt, [cols, width]. Tokens past the end are zero, so the last block's vectors read zeros
+// there.
+void transposeBlock(const float* x, int tokens, int cols, int block, int width, int c0, int c1, float* xt) {
   const int t0 = block * width;
   const int t1 = std::min(tokens, t0 + width);
-  for (int cb = 0; cb < cols; cb += TILE) {
-    const int ce = std::min(cols, cb + TILE);
+  for (int cb = c0; cb < c1; cb += 16) {
+    const int ce = std::min(c1, cb + 16);
+    int t = t0;
+    if (HAS_TILE_TRANSPOSE && ce - cb == 16) {
+      for (; t + 16 <= t1; t += 16) {
+        transposeTile16(x + static_cast<std::ptrdiff_t>(t) * cols + cb, cols, xt + static_cast<std::ptrdiff_t>(cb) * width + (t - t0), width, nullptr);
+      }
+    }
     for (int c = cb; c < ce; ++c) {
       float* row = xt + static_cast<std::ptrdiff_t>(c) * width;
-      for (int t = t0; t < t1; ++t) row[t - t0] = x[static_cast<std::ptrdiff_t>(t) * cols + c];
+      for (int tt = t; tt < t1; ++tt) row[tt - t0] = x[static_cast<std::ptrdiff_t>(tt) * cols + c];
       std::fill(row + (t1 - t0), row + width, 0.0f);
     }
   }
 }
 
-// Computes rows [r0, r1) of y for every token block.
-void rowRange(const CsrMatrix& w, const float* xt, int tokens, int width, const float* bias, float* y, int r0, int r1) {
+// Computes rows [r0, r1) of y for every token block, reading the column indices `colIdx`.
+template <typename Index>
+void rowRange(const CsrMatrix& w, const Index* colIdx, const float* xt, int tokens, int width, const float* bias, float* y, int r0, int r1) {
   alignas(64) float tile[GROUP][BLOCK];
+  alignas(64) static const float noBias[GROUP] = {};
   for (int t0 = 0; t0 < tokens; t0 += width) {
     const int blockTokens = std::min(width, tokens - t0);
     const int vectors = (blockTokens + VEC - 1) / VEC;
-    const RowKernel kernel = ROW_KERNELS[vectors];
-    const float* block = xt + static_cast<std::ptrdiff_t>(t0) * w.cols;  // [cols, BLOCK]
+    const int together = ROWS_AT_ONCE[vectors];
+    const float* block = xt + static_cast<std::ptrdiff_t>(t0) * w.cols;  // [cols, width]
     for (int g0 = r0; g0 < r1; g0 += GROUP) {
       const int groupRows = std::min(GROUP, r1 - g0);
-      for (int r = 0; r < groupRows; ++r) {
-        const int row = g0 + r;
-        const int begin = w.rowPtr[row];
-        kernel(w.colIdx.data() + begin, w.values.data() + begin, w.rowPtr[row + 1] - begin, block, width, tile[r]);
+      for (int r = 0; r < groupRows;) {
+        const int count = r + together <= groupRows ? together : 1;
+        const Index* cols[MAX_ROWS_AT_ONCE];
+        const float* values[MAX_ROWS_AT_ONCE];
+        int nnz[MAX_ROWS_AT_ONCE];
+        float* out[MAX_ROWS_AT_ONCE];
+        for (int q = 0; q < count; ++q) {
+          const int begin = w.rowPtr[g0 + r + q];
+          cols[q] = colIdx + begin;
+          values[q] = w.values.data() + begin;
+          nnz[q] = w.rowPtr[g0 + r + q + 1] - begin;
+          out[q] = tile[r + q];
+        }
+        rowsKernelOf<Index>(vectors, count)(cols, values, nnz, block, width, out);
+        r += count;
       }
+
       // tile [groupRows, blockTokens] -> y [t0 + t, g0 + r], one contiguous run of rows per token
-      for (int t = 0; t < blockTokens; ++t) {
+      int t = 0;
+      if (HAS_TILE_TRANSPOSE && groupRows == GROUP) {
+        for (; t + 16 <= blockTokens; t += 16) {
+          transposeTile16(&tile[0][t], BLOCK, y + static_cast<std::ptrdiff_t>(t0 + t) * w.rows + g0, w.rows, bias ? bias + g0 : noBias);
+        }
+      }
+      for (; t < blockTokens; ++t) {
         float* out = y + static_cast<std::ptrdiff_t>(t0 + t) * w.rows + g0;
         for (int r = 0; r < groupRows; ++r) out[r] = tile[r][t] + (bias ? bias[g0 + r] : 0.0f);
       }
@@ -132,6 +236,17 @@ int blockWidth(int cols, int tokens) {
 }
 
 }  // namespace
+
+void narrowIndices(CsrMatrix& w) {
+#if !defined(__AVX512F__)
+  // measured only on AVX-512; an AVX2 build ran 0.94x to 1.06x with them, so it keeps 32 bits
+  return;
+#endif
+  if (w.cols > 65536) return;
+  w.colIdx16.assign(w.colIdx.begin(), w.colIdx.end());
+  w.colIdx.clear();
+  w.colIdx.shrink_to_fit();
+}
 
 void planTasks(CsrMatrix& w, int tasks) {
   w.taskRows.assign(1, 0);
@@ -154,12 +269,23 @@ void spmm(const CsrMatrix& w, const float* x, int tokens, const float* bias, flo
   const int width = blockWidth(w.cols, tokens);
   const int blocks = (tokens + width - 1) / width;
   float* xt = scratchFloats(static_cast<size_t>(blocks) * w.cols * width);
-  parallelFor(blocks, threads, [&](int block) {
-    transposeBlock(x, tokens, w.cols, block, width, xt + static_cast<std::ptrdiff_t>(block) * w.cols * width);
+  // column ranges too, so one block of 128 tokens still gives every thread a part
+  const int ranges = (w.cols + TRANSPOSE_COLUMNS - 1) / TRANSPOSE_COLUMNS;
+  parallelFor(blocks * ranges, threads, [&](int task) {
+    const int block = task / ranges;
+    const int c0 = (task % ranges) * TRANSPOSE_COLUMNS;
+    const int c1 = std::min(w.cols, c0 + TRANSPOSE_COLUMNS);
+    transposeBlock(x, tokens, w.cols, block, width, c0, c1, xt + static_cast<std::ptrdiff_t>(block) * w.cols * width);
   });
 
   const int tasks = static_cast<int>(w.taskRows.size()) - 1;
-  parallelFor(tasks, threads, [&](int task) { rowRange(w, xt, tokens, width, bias, y, w.taskRows[task], w.taskRows[task + 1]); });
+  parallelFor(tasks, threads, [&](int task) {
+    if (!w.colIdx16.empty() || w.colIdx.empty()) {
+      rowRange(w, w.colIdx16.data(), xt, tokens, width, bias, y, w.taskRows[task], w.taskRows[task + 1]);
+    } else {
+      rowRange(w, w.colIdx.data(), xt, tokens, width, bias, y, w.taskRows[task], w.taskRows[task + 1]);
+    }
+  });
 }
 
 }  // namespace modularevo

@@ -1,6 +1,7 @@
 #include "thread-pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -8,6 +9,18 @@
 
 namespace modularevo {
 namespace {
+// How long a worker polls for the next job before it parks. On 2 cores of an AMD EPYC (Zen 4) the
+// task forward pass at batch 1 took 5.6% (GPT-Neo-125M) and 1.9% (CodeBERT-base) less wall time
+// with 50 us than with none, and 200 us gained nothing more. Polling costs that CPU time after
+// every job.
+constexpr std::chrono::microseconds SPIN(50);
+
+// Tells the CPU that this is a polling loop.
+inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 struct Pool {
   std::mutex mutex;
@@ -18,7 +31,7 @@ struct Pool {
   std::atomic<int> next{0};
   int tasks = 0;
   int active = 0;
-  long generation = 0;
+  std::atomic<long> generation{0};
   bool stopping = false;
 
   // Takes tasks until none is left; shared by the workers and the calling thread.
@@ -26,10 +39,23 @@ struct Pool {
     for (int task = next.fetch_add(1); task < tasks; task = next.fetch_add(1)) (*job)(task);
   }
 
+  // Waits up to SPIN for the next job before parking, since the product's second parallelFor
+  // follows its first within microseconds and waking a parked thread costs tens of them.
+  void spin(long seen) {
+    const auto until = std::chrono::steady_clock::now() + SPIN;
+    while (generation.load(std::memory_order_acquire) == seen) {
+      for (int i = 0; i < 64; ++i) relax();
+      if (std::chrono::steady_clock::now() > until) return;
+    }
+  }
+
   void work() {
     long seen = 0;
     std::unique_lock<std::mutex> lock(mutex);
     for (;;) {
+      lock.unlock();
+      spin(seen);
+      lock.lock();
       wake.wait(lock, [&] { return stopping || generation != seen; });
       if (stopping) return;
       seen = generation;
