@@ -133,7 +133,12 @@ function labelSet(task: string, rows: NamedRow[], fixed: readonly string[] | und
   const train = rows.filter((row) => row.split === 'train');
   const labels = fixed ? [...fixed] : [...new Set((train.length > 0 ? train : rows).map((row) => row.label))].sort();
   if (labels.length < 2) {
-    throw new InvalidInputError(`Task ${task} has ${labels.length} class${labels.length === 1 ? '' : 'es'} (${labels.join(', ') || 'none'}); a classifier needs at least two`);
+    // name the files the labels came from; rows of a published format carry no file, only an id
+    const files = [...new Set((train.length > 0 ? train : rows).map((row) => row.where.replace(/ line \d+$/, '')))].filter((where) => !where.startsWith('example '));
+    const source = files.length > 0 ? ` in ${files.join(', ')}` : '';
+    throw new InvalidInputError(
+      `Task ${task} has ${labels.length} class${labels.length === 1 ? '' : 'es'} (${labels.join(', ') || 'none'})${source}; a classifier needs at least two, so add examples of another label`,
+    );
   }
   return labels;
 }
