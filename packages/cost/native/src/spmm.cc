@@ -20,10 +20,12 @@
 // shapes 1.19x to 1.43x faster at 128 tokens and 1.16x to 1.28x at 1024 (bench/results.md). Built
 // for AVX2 and run on that CPU, several rows side by side measured 0.82x to 0.92x, so other
 // instruction sets keep one row at a time and 32-bit indices.
+// TODO: those AVX2 figures predate the native-width row kernel below, which made the AVX2 build
+// 20 times faster. Rows side by side and 16-bit indices may pay off there now.
 //
-// The vectors use GCC vector extensions (16 floats), so the compiler emits AVX-512, AVX2 or SSE
-// code for the -march it builds for; the addon is built with -march=native on the machine that
-// runs it.
+// The vectors use GCC vector extensions, so the compiler emits AVX-512, AVX2 or SSE code for the
+// -march it builds for. The addon is built with -march=native on the machine that runs it.
+// AVX-512 builds use 16 floats per vector, other builds the native width (see rowKernel).
 #include "spmm.h"
 
 #include <algorithm>
@@ -39,8 +41,11 @@
 namespace modularevo {
 namespace {
 
-// NOTE: built with -march=haswell (AVX2) and run on AMD Zen 4, this kernel took about 6 ns per FMA
-// against 0.6 to 0.9 ns for the AVX-512 build; the cause of the gap is not known.
+// NOTE: only AVX-512 builds compute with this type, because GCC 12 lowers it for AVX2 through the
+// stack. Built with -march=haswell, the row kernel took 18 ns per 16-wide FMA on one thread of an
+// AMD EPYC (Zen 4), against 0.6 ns for the AVX-512 build, on a [768, 3072] layer at 25% density
+// and 128 tokens. With native-width vectors (see rowKernel) the AVX2 build takes 0.9 ns. Both AVX2
+// figures come from that AVX-512 CPU, not from an AVX2-only one.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 constexpr int VEC = 16;                  // floats per vector
@@ -80,6 +85,7 @@ float* scratchFloats(size_t count) {
   return scratch.get();
 }
 
+#if defined(__AVX512F__)
 // Computes one output row over V vectors of tokens: out[0 .. 16V) = sum_k values[k] * xt[cols[k]].
 template <typename Index, int V>
 void rowKernel(const Index* cols, const float* values, int nnz, const float* xt, std::ptrdiff_t ldx, float* out) {
@@ -93,6 +99,43 @@ void rowKernel(const Index* cols, const float* values, int nnz, const float* xt,
   }
   for (int j = 0; j < V; ++j) *reinterpret_cast<v16*>(out + j * VEC) = acc[j];
 }
+#else
+// Without AVX-512, GCC broadcasts each weight to the 16-float type with 16 scalar stores and moves
+// every accumulator through the stack in 8-byte pieces. Vectors of the native width compile to one
+// broadcast and one FMA per vector, and a cap on the accumulators keeps them in the 16 vector
+// registers of x86-64.
+#if defined(__AVX__)
+typedef float vnative __attribute__((vector_size(32), aligned(4)));
+#else
+typedef float vnative __attribute__((vector_size(16), aligned(4)));
+#endif
+constexpr int NATIVE_WIDTH = sizeof(vnative) / sizeof(float);  // floats per native vector
+// 12 and 8 measured the same. 16 leaves no register for the weight and spills an accumulator.
+constexpr int MAX_ACCUMULATORS = 12;
+
+// Computes one output row over V vectors of tokens: out[0 .. 16V) = sum_k values[k] * xt[cols[k]].
+// When the row needs more than MAX_ACCUMULATORS native vectors, two passes over the nonzeros each
+// compute half of the tokens.
+template <typename Index, int V>
+void rowKernel(const Index* cols, const float* values, int nnz, const float* xt, std::ptrdiff_t ldx, float* out) {
+  constexpr int ACCUMULATORS = V * VEC / NATIVE_WIDTH;
+  if constexpr (ACCUMULATORS > MAX_ACCUMULATORS) {
+    constexpr int FIRST = V / 2;
+    rowKernel<Index, FIRST>(cols, values, nnz, xt, ldx, out);
+    rowKernel<Index, V - FIRST>(cols, values, nnz, xt + FIRST * VEC, ldx, out + FIRST * VEC);
+  } else {
+    vnative acc[ACCUMULATORS];
+    for (int j = 0; j < ACCUMULATORS; ++j) acc[j] = vnative{};
+    for (int k = 0; k < nnz; ++k) {
+      if (k + PREFETCH < nnz) __builtin_prefetch(xt + cols[k + PREFETCH] * ldx);
+      const float* row = xt + cols[k] * ldx;
+      const float value = values[k];
+      for (int j = 0; j < ACCUMULATORS; ++j) acc[j] += value * *reinterpret_cast<const vnative*>(row + j * NATIVE_WIDTH);
+    }
+    for (int j = 0; j < ACCUMULATORS; ++j) *reinterpret_cast<vnative*>(out + j * NATIVE_WIDTH) = acc[j];
+  }
+}
+#endif
 
 // Computes R output rows over V vectors of tokens: out[r][0 .. 16V) = sum_k values[r][k] * xt[cols[r][k]].
 // The rows advance together while all have nonzeros left, then each finishes alone. One row goes
