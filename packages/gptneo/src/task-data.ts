@@ -29,6 +29,8 @@ interface NamedRow {
   text: string;
   label: string;
   where: string;
+  /** The file the row was read from, for rows of the generic format. */
+  file?: string;
 }
 
 // file names of a folder in the generic format, first match per split
@@ -111,7 +113,7 @@ async function readGenericRows(task: string, files: SplitFiles): Promise<NamedRo
     if (file === undefined) continue;
     const before = rows.length;
     for await (const located of iterateRecords(file)) {
-      rows.push({ split, id: `${split}-${located.line}`, text: stringField(located, 'text'), label: stringField(located, 'label'), where: `${file} line ${located.line}` });
+      rows.push({ split, id: `${split}-${located.line}`, text: stringField(located, 'text'), label: stringField(located, 'label'), where: `${file} line ${located.line}`, file });
     }
     if (rows.length === before) throw new CheckpointError(file, `has no examples for the ${split} split of task ${task}`, 'Check the file and the split it was given as');
   }
@@ -131,10 +133,10 @@ function stringField(located: LocatedRecord, name: string): string {
 /** Returns the label set: the fixed one, else the sorted train labels (all labels without a train split). */
 function labelSet(task: string, rows: NamedRow[], fixed: readonly string[] | undefined): string[] {
   const train = rows.filter((row) => row.split === 'train');
-  const labels = fixed ? [...fixed] : [...new Set((train.length > 0 ? train : rows).map((row) => row.label))].sort();
+  const labelled = train.length > 0 ? train : rows;
+  const labels = fixed ? [...fixed] : [...new Set(labelled.map((row) => row.label))].sort();
   if (labels.length < 2) {
-    // name the files the labels came from; rows of a published format carry no file, only an id
-    const files = [...new Set((train.length > 0 ? train : rows).map((row) => row.where.replace(/ line \d+$/, '')))].filter((where) => !where.startsWith('example '));
+    const files = [...new Set(labelled.flatMap((row) => (row.file === undefined ? [] : [row.file])))];
     const source = files.length > 0 ? ` in ${files.join(', ')}` : '';
     throw new InvalidInputError(
       `Task ${task} has ${labels.length} class${labels.length === 1 ? '' : 'es'} (${labels.join(', ') || 'none'})${source}; a classifier needs at least two, so add examples of another label`,
