@@ -15,9 +15,9 @@
 // more of them in flight. Both transposes then use 16 x 16 register tiles, and the transpose of x
 // is also split over column ranges, so a single block of 128 tokens still runs on every thread.
 // Column indices take 16 bits when the layer has at most 65536 inputs, because at model size every
-// call streams its indices and values from memory. Timed against the previous kernel on 2 cores of
-// an AMD EPYC (Zen 4), with the same outputs bit for bit, these made one layer of GPT-Neo-125M's
-// shapes 1.19x to 1.43x faster at 128 tokens and 1.16x to 1.28x at 1024 (bench/results.md). Built
+// call streams its indices and values from memory. The outputs match the previous kernel bit for
+// bit. On 2 cores of an AMD EPYC (Zen 4), one layer of GPT-Neo-125M's shapes ran 1.19x to 1.43x
+// faster at 128 tokens and 1.16x to 1.28x at 1024 (bench/results.md). Built
 // for AVX2 and run on that CPU, several rows side by side measured 0.82x to 0.92x, so other
 // instruction sets keep one row at a time and 32-bit indices.
 // TODO: those AVX2 figures predate the native-width row kernel below, which made the AVX2 build
